@@ -1,0 +1,1 @@
+//! TODO(area account): being written.

@@ -1,0 +1,1 @@
+//! TODO(area callback): being written.

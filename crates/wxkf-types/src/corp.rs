@@ -1,0 +1,1 @@
+//! TODO(area corp): being written.

@@ -1,0 +1,1 @@
+//! TODO(area customer): being written.

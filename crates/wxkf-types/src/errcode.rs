@@ -1,0 +1,1 @@
+//! TODO(area errcode): being written.

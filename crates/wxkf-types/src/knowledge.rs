@@ -1,0 +1,1 @@
+//! TODO(area knowledge): being written.

@@ -1,0 +1,1 @@
+//! TODO(area media): being written.

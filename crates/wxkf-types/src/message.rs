@@ -1,0 +1,1 @@
+//! TODO(area message): being written.

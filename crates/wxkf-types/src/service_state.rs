@@ -1,0 +1,1 @@
+//! TODO(area service_state): being written.

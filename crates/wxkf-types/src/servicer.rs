@@ -1,0 +1,1 @@
+//! TODO(area servicer): being written.

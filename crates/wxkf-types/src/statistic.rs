@@ -1,0 +1,1 @@
+//! TODO(area statistic): being written.

@@ -1,0 +1,1 @@
+//! TODO(area token): being written.

@@ -1,0 +1,1 @@
+//! TODO(area upgrade): being written.

@@ -1,0 +1,155 @@
+//! Project automation, run as `cargo xtask <task>` (std only, so it builds in seconds).
+//!
+//! - `ci`: what CI runs — layering check, fmt check, clippy `-D warnings`, tests, rustdoc `-D warnings`.
+//! - `fuzz [SECONDS]`: every cargo-fuzz target for a bounded time each (installs cargo-fuzz and a
+//!   nightly-free toolchain setting as needed).
+//! - `bench`: the criterion benches.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("fuzz") => fuzz(args.get(1).map(String::as_str)),
+        Some("bench") => bench(&args[1..]),
+        Some("layers") => check_layers(),
+        _ => {
+            eprintln!("usage: cargo xtask <ci | fuzz [SECONDS] | bench [ARGS] | layers>");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    // xtask/ sits directly below the workspace root.
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn run(program: &str, args: &[&str]) -> Result<(), String> {
+    run_in(&root(), program, args, &[])
+}
+
+fn run_in(dir: &Path, program: &str, args: &[&str], envs: &[(&str, &str)]) -> Result<(), String> {
+    let started = Instant::now();
+    eprintln!("$ {program} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .envs(envs.iter().copied())
+        .status()
+        .map_err(|e| format!("could not start {program}: {e}"))?;
+    eprintln!("  ({:.1}s)", started.elapsed().as_secs_f64());
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{program} {}` failed with {status}", args.join(" ")))
+    }
+}
+
+fn ci() -> Result<(), String> {
+    check_layers()?;
+    run("cargo", &["fmt", "--all", "--check"])?;
+    run("cargo", &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"])?;
+    run("cargo", &["test", "--workspace", "--all-targets", "--locked"])?;
+    // doc tests are not part of --all-targets
+    run("cargo", &["test", "--workspace", "--doc", "--locked"])?;
+    run_in(
+        &root(),
+        "cargo",
+        &["doc", "--workspace", "--no-deps", "--locked"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
+    Ok(())
+}
+
+/// Crates in layer order: a crate may depend only on crates listed before it.
+const LAYERS: &[&str] = &["wxkf-crypto", "wxkf-types", "wxkf-client", "wxkf-axum", "wxkf-sim", "wxkf-cli"];
+
+/// Dependencies point one way: no crate depends on a crate above it, and crypto and types (the
+/// bottom layer) do not depend on each other.
+fn check_layers() -> Result<(), String> {
+    let mut problems = Vec::new();
+    for (i, name) in LAYERS.iter().enumerate() {
+        let manifest = root().join("crates").join(name).join("Cargo.toml");
+        let Ok(text) = std::fs::read_to_string(&manifest) else { continue };
+        let forbidden: Vec<&str> = match *name {
+            "wxkf-crypto" => LAYERS[1..].to_vec(),
+            "wxkf-types" => {
+                let mut v = vec!["wxkf-crypto"];
+                v.extend(&LAYERS[2..]);
+                v
+            }
+            _ => LAYERS[i + 1..].to_vec(),
+        };
+        for line in text.lines() {
+            let dep = line.split(['=', '.', ' ']).next().unwrap_or("").trim();
+            if forbidden.contains(&dep) {
+                problems.push(format!("{name} depends on {dep}, which sits above it (or beside it)"));
+            }
+        }
+    }
+    if problems.is_empty() {
+        eprintln!("layers: ok");
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+/// Each target's seconds (default 30); cargo-fuzz needs a nightly compiler, which this machine
+/// cannot fetch, so we use the stable toolchain with RUSTC_BOOTSTRAP=1 for the sanitizer flags.
+fn fuzz(seconds: Option<&str>) -> Result<(), String> {
+    let seconds = seconds.unwrap_or("30");
+    seconds.parse::<u32>().map_err(|_| format!("SECONDS must be a whole number, not {seconds:?}"))?;
+    if Command::new("cargo").args(["fuzz", "--version"]).output().map(|o| !o.status.success()).unwrap_or(true) {
+        run("cargo", &["install", "cargo-fuzz", "--locked"])?;
+    }
+    let mut ran = 0;
+    for krate in std::fs::read_dir(root().join("crates")).map_err(|e| e.to_string())? {
+        let dir = krate.map_err(|e| e.to_string())?.path().join("fuzz");
+        if !dir.join("Cargo.toml").exists() {
+            continue;
+        }
+        let list = Command::new("cargo")
+            .args(["fuzz", "list"])
+            .current_dir(dir.parent().unwrap_or(&dir))
+            .env("RUSTC_BOOTSTRAP", "1")
+            .output()
+            .map_err(|e| e.to_string())?;
+        for target in String::from_utf8_lossy(&list.stdout).lines().map(str::trim).filter(|t| !t.is_empty()) {
+            let max_time = format!("-max_total_time={seconds}");
+            run_in(
+                dir.parent().unwrap_or(&dir),
+                "cargo",
+                &["fuzz", "run", target, "--", &max_time],
+                &[("RUSTC_BOOTSTRAP", "1")],
+            )?;
+            ran += 1;
+        }
+    }
+    if ran == 0 {
+        return Err("no fuzz targets found".into());
+    }
+    eprintln!("fuzz: {ran} targets ran for {seconds}s each without a crash");
+    Ok(())
+}
+
+fn bench(extra: &[String]) -> Result<(), String> {
+    let mut args = vec!["bench", "--workspace"];
+    args.extend(extra.iter().map(String::as_str));
+    run("cargo", &args)
+}
