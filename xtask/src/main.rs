@@ -115,7 +115,8 @@ fn check_layers() -> Result<(), String> {
 fn fuzz(seconds: Option<&str>) -> Result<(), String> {
     let seconds = seconds.unwrap_or("30");
     seconds.parse::<u32>().map_err(|_| format!("SECONDS must be a whole number, not {seconds:?}"))?;
-    if Command::new("cargo").args(["fuzz", "--version"]).output().map(|o| !o.status.success()).unwrap_or(true) {
+    if Command::new("cargo").args(["fuzz", "--version"]).output().map(|o| !o.status.success()).unwrap_or(true)
+    {
         run("cargo", &["install", "cargo-fuzz", "--locked"])?;
     }
     let mut ran = 0;

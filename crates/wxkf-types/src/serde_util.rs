@@ -155,11 +155,9 @@ pub(crate) mod opt_f64_lenient {
             None | Some(serde_json::Value::Null) => Ok(None),
             Some(serde_json::Value::Number(n)) => Ok(n.as_f64()),
             Some(serde_json::Value::String(s)) if s.trim().is_empty() => Ok(None),
-            Some(serde_json::Value::String(s)) => s
-                .trim()
-                .parse()
-                .map(Some)
-                .map_err(|_| de::Error::custom(format!("not a number: {s:?}"))),
+            Some(serde_json::Value::String(s)) => {
+                s.trim().parse().map(Some).map_err(|_| de::Error::custom(format!("not a number: {s:?}")))
+            }
             Some(other) => Err(de::Error::custom(format!("expected a number, found {other}"))),
         }
     }
@@ -211,16 +209,11 @@ mod tests {
 
     #[test]
     fn accepts_every_form_and_writes_the_documented_one() {
-        let t: T = serde_json::from_str(
-            r#"{"flag":1,"created_at":"1380000000","n":"7","rate":"0.5","g":"2"}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            t,
-            T { flag: true, created_at: 1_380_000_000, n: 7, rate: Some(0.5), g: Some(2) }
-        );
-        let t2: T = serde_json::from_str(r#"{"flag":false,"created_at":1380000000,"n":7,"rate":1}"#)
-            .unwrap();
+        let t: T =
+            serde_json::from_str(r#"{"flag":1,"created_at":"1380000000","n":"7","rate":"0.5","g":"2"}"#)
+                .unwrap();
+        assert_eq!(t, T { flag: true, created_at: 1_380_000_000, n: 7, rate: Some(0.5), g: Some(2) });
+        let t2: T = serde_json::from_str(r#"{"flag":false,"created_at":1380000000,"n":7,"rate":1}"#).unwrap();
         assert!(!t2.flag);
         assert_eq!(t2.rate, Some(1.0));
         assert_eq!(t2.g, None);
