@@ -19,9 +19,8 @@ pub mod statistic;
 pub mod token;
 pub mod upgrade;
 
-// ENDPOINTS: enabled once every area module defines its types.
-// mod endpoints;
-// pub use endpoints::ENDPOINTS;
+mod endpoints;
+pub use endpoints::ENDPOINTS;
 
 pub use endpoint::{
     ApiResponse, ApiStatus, EmptyResponse, Endpoint, EndpointMeta, Method, RequestBody, ResponseBody,

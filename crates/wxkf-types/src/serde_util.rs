@@ -38,27 +38,6 @@ impl Visitor<'_> for U64Visitor {
     }
 }
 
-struct F64Visitor;
-
-impl Visitor<'_> for F64Visitor {
-    type Value = f64;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a number or a string holding one")
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<f64, E> {
-        Ok(v as f64)
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<f64, E> {
-        Ok(v as f64)
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<f64, E> {
-        Ok(v)
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<f64, E> {
-        v.trim().parse().map_err(|_| E::custom(format!("not a number: {v:?}")))
-    }
-}
-
 /// `u64` that accepts a number or a numeric string and is written as a number.
 pub(crate) mod u64_lenient {
     use super::*;
@@ -74,6 +53,8 @@ pub(crate) mod u64_lenient {
 /// Pair with `#[serde(default, skip_serializing_if = "Option::is_none")]`.
 pub(crate) mod opt_u64_lenient {
     use super::*;
+    // unused while every such field is written by its own serializer; kept so `with =` works
+    #[allow(dead_code)]
     pub(crate) fn serialize<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
         match v {
             Some(v) => s.serialize_u64(*v),
@@ -128,21 +109,11 @@ pub(crate) mod u64_as_string {
     }
 }
 
-/// `f64` that accepts a number or a numeric string, written as a number.
-pub(crate) mod f64_lenient {
-    use super::*;
-    pub(crate) fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64(*v)
-    }
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-        d.deserialize_any(F64Visitor)
-    }
-}
-
 /// `Option<f64>` that accepts a number, a numeric string or `null`, written as a number.
 /// Pair with `#[serde(default, skip_serializing_if = "Option::is_none")]`.
 pub(crate) mod opt_f64_lenient {
     use super::*;
+    #[allow(dead_code)]
     pub(crate) fn serialize<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
         match v {
             Some(v) => s.serialize_f64(*v),

@@ -159,7 +159,7 @@ fn sync_msg_response_appendix_a1() {
     assert!(matches!(mm.item[0].parse_content(), MessageContent::Text(t) if t.content == "消息内容"));
 
     let MessageContent::Location(l) = &m[13].content else { panic!("{:?}", m[13]) };
-    assert_eq!((l.latitude, l.longitude), (23.106021881103501, 113.320503234863));
+    assert_eq!((l.latitude, l.longitude), (23.106_021_881_103_5, 113.320_503_234_863));
     assert_eq!(l.address.as_deref(), Some("ADDRESS"));
 
     let MessageContent::Unknown { msgtype, raw } = &m[14].content else { panic!("{:?}", m[14]) };
