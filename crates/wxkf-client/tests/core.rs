@@ -301,7 +301,8 @@ async fn quota_errors_are_surfaced_not_retried() {
     let err = client(&server).execute(&echo()).await.unwrap_err();
     assert_eq!(err.errcode(), Some(95001));
     assert!(!err.is_retryable());
-    assert!(err.to_string().contains("quota"), "{err}");
+    assert!(err.is_quota());
+    assert!(err.to_string().contains(err.hint().unwrap()), "{err}");
     server.verify().await;
 }
 
