@@ -23,6 +23,17 @@ pub(crate) const GETTOKEN_PATH: &str = "/cgi-bin/gettoken";
 /// Lifetime assumed when `gettoken` omits or garbles `expires_in` (the documented usual value).
 const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(7200);
 
+/// Which failures [`Client::run`] may repeat a request after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RetryMode {
+    /// Token errors (once) and transient failures: the request is safe to repeat.
+    Full,
+    /// Token errors only (WeCom rejected the call before doing anything).
+    TokenOnly,
+    /// Nothing: the request body cannot be sent twice (a caller's stream).
+    Never,
+}
+
 /// A client of the WeChat Customer Service API for one app (corp id + app secret).
 ///
 /// Cheap to clone (clones share the connection pool and the token cache) and `Send + Sync`.
@@ -107,6 +118,10 @@ impl Client {
         self.inner.tokens.key()
     }
 
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
     /// A valid access token: the cached one, or a new one from `gettoken` (kf-api.md §1).
     ///
     /// Concurrent callers on a cold cache share one `gettoken` request; a token close to expiry is
@@ -145,7 +160,8 @@ impl Client {
             )));
         }
         let prepared = transport::prepare(req)?;
-        self.run(E::PATH, safe_to_repeat, |token| self.send_json(&prepared, token)).await
+        let mode = if safe_to_repeat { RetryMode::Full } else { RetryMode::TokenOnly };
+        self.run(E::PATH, mode, |token| self.send_json(&prepared, token)).await
     }
 
     async fn send_json<T: serde::de::DeserializeOwned>(
@@ -167,12 +183,12 @@ impl Client {
         transport::parse_response(&body)
     }
 
-    /// The call loop shared by every endpoint: get a token, make one attempt, then refresh-and-retry
-    /// once on a token error, or back off and retry transient failures when `safe_to_repeat`.
+    /// The call loop shared by every endpoint: get a token, make one attempt, then (as `mode` allows)
+    /// refresh-and-retry once on a token error, or back off and retry transient failures.
     pub(crate) async fn run<T, F, Fut>(
         &self,
         endpoint: &'static str,
-        safe_to_repeat: bool,
+        mode: RetryMode,
         mut attempt: F,
     ) -> Result<T, Error>
     where
@@ -191,13 +207,16 @@ impl Client {
                     Ok(value) => return Ok(value),
                     Err(err) => err,
                 };
+                if mode == RetryMode::Never {
+                    return Err(err);
+                }
                 if err.is_token_error() && !token_retried {
                     token_retried = true;
                     tracing::debug!(errcode = err.errcode(), "access token rejected; refreshing it and retrying once");
                     self.inner.tokens.invalidate(&token).await?;
                     continue;
                 }
-                if safe_to_repeat && let Some(delay) = retry.next_delay(&err) {
+                if mode == RetryMode::Full && let Some(delay) = retry.next_delay(&err) {
                     tracing::debug!(error = %err, delay_ms = delay.as_millis() as u64, retry = retry.retries(), "retrying");
                     tokio::time::sleep(delay).await;
                     continue;

@@ -28,7 +28,6 @@ pub(crate) struct Config {
     /// Whole-request timeout applied to every request (also to a caller-supplied `reqwest::Client`).
     pub(crate) timeout: Option<Duration>,
     /// Timeout of media downloads and uploads (they can be large).
-    #[allow(dead_code)] // read by the media methods (next step)
     pub(crate) media_timeout: Option<Duration>,
     pub(crate) retry: RetryPolicy,
 }

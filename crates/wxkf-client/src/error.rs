@@ -6,6 +6,7 @@
 use std::fmt;
 
 use wxkf_types::errcode::{self, Category};
+use wxkf_types::service_state::ServiceState;
 
 use crate::token::TokenStoreError;
 
@@ -59,6 +60,25 @@ pub enum Error {
     InvalidArgument {
         /// What is wrong and what is allowed.
         message: String,
+    },
+    /// `send_msg` would fail with 95018: the session is not in a state the API may send in (new or
+    /// bot; kf-api.md §4.0). Found by the session-state check before sending.
+    #[error(
+        "the session is in service state {} ({state:?}), where the API cannot send (only new and bot sessions accept send_msg): check service_state/get, move it with service_state/trans",
+        u32::from(*state)
+    )]
+    SessionNotSendable {
+        /// The state `service_state/get` reported.
+        state: ServiceState,
+        /// The servicer handling it, when a human is.
+        servicer_userid: Option<String>,
+    },
+    /// Reading or writing a local file or stream failed (media upload from a file, download to a writer).
+    #[error("local I/O failed")]
+    Io {
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
     },
     /// The access-token store failed (for example a shared cache was unreachable).
     #[error("access-token store failed")]

@@ -6,6 +6,7 @@ pub mod api;
 mod client;
 mod config;
 mod error;
+pub mod paging;
 mod retry;
 pub mod token;
 mod transport;
