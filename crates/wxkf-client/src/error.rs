@@ -232,6 +232,13 @@ mod tests {
     }
 
     #[test]
+    fn errors_and_clients_cross_threads() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<Error>();
+        send_sync::<crate::Client>();
+    }
+
+    #[test]
     fn excerpt_cuts_at_char_boundary() {
         let body = "好".repeat(100); // 300 bytes
         let e = excerpt(body.as_bytes());
