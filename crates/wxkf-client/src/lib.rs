@@ -1,0 +1,23 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+pub mod api;
+mod client;
+mod config;
+mod error;
+pub mod paging;
+mod retry;
+pub mod token;
+mod transport;
+
+pub use client::Client;
+pub use config::{ClientBuilder, DEFAULT_BASE_URL, ENV_APP_SECRET, ENV_BASE_URL, ENV_CORP_ID};
+pub use error::Error;
+pub use retry::RetryPolicy;
+pub use token::{
+    AccessToken, CachedToken, CorpSecret, MemoryTokenStore, TokenKey, TokenStore, TokenStoreError,
+};
+
+/// The model crate, re-exported so callers need one dependency.
+pub use wxkf_types as types;

@@ -1,0 +1,473 @@
+//! Access tokens: secret newtypes, the cache key, the pluggable [`TokenStore`] and the single-flight
+//! refresh logic (kf-api.md §1).
+//!
+//! Rules kept here:
+//! - a token is refreshed ahead of its expiry (a configurable margin), and while one task refreshes
+//!   ahead, the others keep using the still-valid token instead of waiting;
+//! - any number of concurrent callers on a cold or expired cache cause one `gettoken` (one per
+//!   cache key and process: the refresh lock is shared by every client with the same key);
+//! - after a token error only the token that failed is dropped (compare-and-delete), so a token
+//!   another task just fetched survives;
+//! - a stored token is never replaced by one fetched earlier (compare-and-set-if-newer).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::time::{Duration, SystemTime};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::Error;
+
+/// A boxed, `Send` future: what [`TokenStore`] methods return, so stores can be used as trait objects.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// An access token (kf-api.md §1): sent as the `access_token` query parameter of every call.
+///
+/// `Debug` is redacted and there is no `Display`, so it cannot end up in a log by accident; call
+/// [`AccessToken::expose_secret`] where the value itself is needed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessToken(String);
+
+impl AccessToken {
+    /// Wraps a token value.
+    pub fn new(token: impl Into<String>) -> Self {
+        AccessToken(token.into())
+    }
+
+    /// The token itself. Do not log it.
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AccessToken(<redacted>)")
+    }
+}
+
+/// The app secret (`corpsecret` of `gettoken`, kf-api.md §1).
+///
+/// `Debug` is redacted and there is no `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CorpSecret(String);
+
+impl CorpSecret {
+    /// Wraps a secret value.
+    pub fn new(secret: impl Into<String>) -> Self {
+        CorpSecret(secret.into())
+    }
+
+    /// The secret itself. Do not log it.
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for CorpSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CorpSecret(<redacted>)")
+    }
+}
+
+impl From<String> for CorpSecret {
+    fn from(s: String) -> Self {
+        CorpSecret(s)
+    }
+}
+
+impl From<&str> for CorpSecret {
+    fn from(s: &str) -> Self {
+        CorpSecret(s.to_owned())
+    }
+}
+
+/// The cache key of a token: the corp id and a hash of the app secret.
+///
+/// One corp often has several apps, each with its own secret and token, so the corp id alone is not
+/// enough; the secret itself never appears in a key (only the first 128 bits of a SHA-256 over it,
+/// hex). Format: `wxkf:access_token:<corpid>:<32 hex digits>`.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct TokenKey(String);
+
+impl TokenKey {
+    /// The key for a corp id and app secret.
+    pub fn new(corp_id: &str, secret: &CorpSecret) -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update(b"wxkf-token-key\0");
+        hasher.update(secret.expose_secret().as_bytes());
+        let digest = hasher.finalize();
+        TokenKey(format!("wxkf:access_token:{corp_id}:{}", hex::encode(&digest[..16])))
+    }
+
+    /// The key as a string (safe to log and to use as a key in a shared cache).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("TokenKey").field(&self.0).finish()
+    }
+}
+
+impl fmt::Display for TokenKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A token with the time it was obtained and the time it expires.
+///
+/// Times are wall-clock ([`SystemTime`]) so a store shared between processes can compare them.
+/// `obtained_at` is when the `gettoken` request was *sent*, so `expires_at` errs on the early side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedToken {
+    /// The token.
+    pub token: AccessToken,
+    /// When the `gettoken` request that produced it was sent; orders tokens (newer wins).
+    pub obtained_at: SystemTime,
+    /// When WeCom stops accepting it (`obtained_at + expires_in`).
+    pub expires_at: SystemTime,
+}
+
+/// How usable a cached token is at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Freshness {
+    /// Use it.
+    Fresh,
+    /// Still valid, but inside the refresh margin: refresh if nobody else is.
+    RefreshDue,
+    /// Expired: must refresh before use.
+    Expired,
+}
+
+impl CachedToken {
+    /// A token obtained at `obtained_at` that lives `expires_in`.
+    pub fn new(token: AccessToken, obtained_at: SystemTime, expires_in: Duration) -> Self {
+        CachedToken { token, obtained_at, expires_at: obtained_at + expires_in }
+    }
+
+    /// Whether WeCom still accepts the token at `now`.
+    pub fn is_valid_at(&self, now: SystemTime) -> bool {
+        now < self.expires_at
+    }
+
+    /// Freshness at `now` with a refresh `margin` (capped at half the token's lifetime, so short-lived
+    /// tokens are not refreshed on every call).
+    pub(crate) fn freshness(&self, now: SystemTime, margin: Duration) -> Freshness {
+        let lifetime = self.expires_at.duration_since(self.obtained_at).unwrap_or_default();
+        let margin = margin.min(lifetime / 2);
+        let refresh_at = self.expires_at.checked_sub(margin).unwrap_or(self.obtained_at);
+        if now < refresh_at {
+            Freshness::Fresh
+        } else if now < self.expires_at {
+            Freshness::RefreshDue
+        } else {
+            Freshness::Expired
+        }
+    }
+}
+
+/// The error of a [`TokenStore`] (for example a shared cache that could not be reached).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TokenStoreError(Box<dyn std::error::Error + Send + Sync>);
+
+impl TokenStoreError {
+    /// Wraps a store's own error.
+    pub fn new(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        TokenStoreError(err.into())
+    }
+}
+
+/// Where access tokens are cached: in memory by default ([`MemoryTokenStore`]); a shared store
+/// (Redis, …) can be plugged in so several processes use one token.
+///
+/// Implementations must make [`put_if_newer`](TokenStore::put_if_newer) and
+/// [`remove_if`](TokenStore::remove_if) atomic compare-and-set / compare-and-delete operations.
+/// The client's single-flight guarantee covers one process; across processes the store's
+/// compare-and-set keeps the newest token.
+pub trait TokenStore: Send + Sync + fmt::Debug + 'static {
+    /// The token stored under `key`, if any (expired ones may be returned; the client checks).
+    fn get<'a>(&'a self, key: &'a TokenKey) -> BoxFuture<'a, Result<Option<CachedToken>, TokenStoreError>>;
+
+    /// Stores `token` unless the stored one was obtained later (or at the same time with a different
+    /// value). Returns whether `token` was stored.
+    fn put_if_newer<'a>(
+        &'a self,
+        key: &'a TokenKey,
+        token: CachedToken,
+    ) -> BoxFuture<'a, Result<bool, TokenStoreError>>;
+
+    /// Removes the token stored under `key` only if it equals `token`. Returns whether it was removed.
+    fn remove_if<'a>(
+        &'a self,
+        key: &'a TokenKey,
+        token: &'a AccessToken,
+    ) -> BoxFuture<'a, Result<bool, TokenStoreError>>;
+}
+
+/// The default [`TokenStore`]: a map in this process's memory.
+#[derive(Debug, Default)]
+pub struct MemoryTokenStore {
+    tokens: Mutex<HashMap<TokenKey, CachedToken>>,
+}
+
+impl MemoryTokenStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with_map<T>(&self, f: impl FnOnce(&mut HashMap<TokenKey, CachedToken>) -> T) -> T {
+        // A panic while holding the lock cannot leave the map half-updated (every operation is one
+        // insert or remove), so a poisoned lock is safe to keep using.
+        let mut map = self.tokens.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut map)
+    }
+}
+
+impl TokenStore for MemoryTokenStore {
+    fn get<'a>(&'a self, key: &'a TokenKey) -> BoxFuture<'a, Result<Option<CachedToken>, TokenStoreError>> {
+        let found = self.with_map(|map| map.get(key).cloned());
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn put_if_newer<'a>(
+        &'a self,
+        key: &'a TokenKey,
+        token: CachedToken,
+    ) -> BoxFuture<'a, Result<bool, TokenStoreError>> {
+        let stored = self.with_map(|map| {
+            let keep_existing = map.get(key).is_some_and(|old| {
+                old.obtained_at > token.obtained_at
+                    || (old.obtained_at == token.obtained_at && old.token != token.token)
+            });
+            if !keep_existing {
+                map.insert(key.clone(), token);
+            }
+            !keep_existing
+        });
+        Box::pin(async move { Ok(stored) })
+    }
+
+    fn remove_if<'a>(
+        &'a self,
+        key: &'a TokenKey,
+        token: &'a AccessToken,
+    ) -> BoxFuture<'a, Result<bool, TokenStoreError>> {
+        let removed = self.with_map(|map| {
+            if map.get(key).is_some_and(|old| &old.token == token) {
+                map.remove(key);
+                true
+            } else {
+                false
+            }
+        });
+        Box::pin(async move { Ok(removed) })
+    }
+}
+
+type RefreshLock = tokio::sync::Mutex<()>;
+
+/// Refresh locks by cache key, shared by every client of this process, so two clients built with
+/// the same corp id and secret still fetch one token at a time.
+static REFRESH_LOCKS: LazyLock<Mutex<HashMap<TokenKey, Weak<RefreshLock>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+fn refresh_lock_for(key: &TokenKey) -> Arc<RefreshLock> {
+    let mut locks = REFRESH_LOCKS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(lock) = locks.get(key).and_then(Weak::upgrade) {
+        return lock;
+    }
+    locks.retain(|_, weak| weak.strong_count() > 0);
+    let lock = Arc::new(RefreshLock::new(()));
+    locks.insert(key.clone(), Arc::downgrade(&lock));
+    lock
+}
+
+fn store_error(source: TokenStoreError) -> Error {
+    Error::TokenStore { source }
+}
+
+/// The token cache of one client: key, store, refresh lock and margin.
+pub(crate) struct TokenManager {
+    key: TokenKey,
+    store: Arc<dyn TokenStore>,
+    lock: Arc<RefreshLock>,
+    margin: Duration,
+}
+
+impl fmt::Debug for TokenManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenManager")
+            .field("key", &self.key)
+            .field("store", &self.store)
+            .field("margin", &self.margin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenManager {
+    pub(crate) fn new(key: TokenKey, store: Arc<dyn TokenStore>, margin: Duration) -> Self {
+        let lock = refresh_lock_for(&key);
+        TokenManager { key, store, lock, margin }
+    }
+
+    pub(crate) fn key(&self) -> &TokenKey {
+        &self.key
+    }
+
+    async fn stored(&self) -> Result<Option<CachedToken>, Error> {
+        self.store.get(&self.key).await.map_err(store_error)
+    }
+
+    /// A usable token: the cached one, or one fetched with `fetch` (at most one fetch at a time).
+    pub(crate) async fn current<F, Fut>(&self, fetch: F) -> Result<AccessToken, Error>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<CachedToken, Error>>,
+    {
+        if let Some(cached) = self.stored().await? {
+            match cached.freshness(SystemTime::now(), self.margin) {
+                Freshness::Fresh => return Ok(cached.token),
+                Freshness::RefreshDue => {
+                    // Refresh ahead only if nobody else is; otherwise the old token is still good.
+                    let Ok(_guard) = self.lock.try_lock() else { return Ok(cached.token) };
+                    if let Some(now_cached) = self.stored().await?
+                        && now_cached.freshness(SystemTime::now(), self.margin) == Freshness::Fresh
+                    {
+                        return Ok(now_cached.token);
+                    }
+                    return match self.fetch_and_store(fetch).await {
+                        Ok(token) => Ok(token),
+                        Err(err) if cached.is_valid_at(SystemTime::now()) => {
+                            tracing::warn!(key = %self.key, error = %err, "refreshing the access token ahead of expiry failed; using the current one");
+                            Ok(cached.token)
+                        }
+                        Err(err) => Err(err),
+                    };
+                }
+                Freshness::Expired => {}
+            }
+        }
+        let _guard = self.lock.lock().await;
+        // Whoever held the lock before us has probably just stored a fresh token.
+        if let Some(cached) = self.stored().await?
+            && cached.freshness(SystemTime::now(), self.margin) != Freshness::Expired
+        {
+            return Ok(cached.token);
+        }
+        self.fetch_and_store(fetch).await
+    }
+
+    /// Fetches a new token even if the cached one looks fresh; concurrent forced refreshes share one
+    /// fetch (a caller that waited while another refreshed takes that token).
+    pub(crate) async fn refresh<F, Fut>(&self, fetch: F) -> Result<AccessToken, Error>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<CachedToken, Error>>,
+    {
+        let before = self.stored().await?.map(|cached| cached.token);
+        let _guard = self.lock.lock().await;
+        if let Some(cached) = self.stored().await?
+            && Some(&cached.token) != before.as_ref()
+            && cached.is_valid_at(SystemTime::now())
+        {
+            return Ok(cached.token);
+        }
+        self.fetch_and_store(fetch).await
+    }
+
+    /// Drops `failed` from the store, unless another token has replaced it already.
+    pub(crate) async fn invalidate(&self, failed: &AccessToken) -> Result<bool, Error> {
+        self.store.remove_if(&self.key, failed).await.map_err(store_error)
+    }
+
+    async fn fetch_and_store<F, Fut>(&self, fetch: F) -> Result<AccessToken, Error>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<CachedToken, Error>>,
+    {
+        let fetched = fetch().await?;
+        if self.store.put_if_newer(&self.key, fetched.clone()).await.map_err(store_error)? {
+            return Ok(fetched.token);
+        }
+        // Someone (another process sharing the store) stored a newer token meanwhile: use it.
+        match self.stored().await? {
+            Some(newer) if newer.is_valid_at(SystemTime::now()) => Ok(newer.token),
+            _ => Ok(fetched.token),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn key_hides_the_secret_and_separates_apps() {
+        let a = TokenKey::new("ww123", &CorpSecret::new("secret-a"));
+        let b = TokenKey::new("ww123", &CorpSecret::new("secret-b"));
+        assert_ne!(a, b);
+        assert!(a.as_str().starts_with("wxkf:access_token:ww123:"));
+        assert!(!a.as_str().contains("secret-a"));
+        assert_eq!(a.as_str().len(), "wxkf:access_token:ww123:".len() + 32);
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        assert_eq!(format!("{:?}", AccessToken::new("tok-123")), "AccessToken(<redacted>)");
+        assert_eq!(format!("{:?}", CorpSecret::new("s3cr3t")), "CorpSecret(<redacted>)");
+        let cached = CachedToken::new(AccessToken::new("tok-123"), at(0), Duration::from_secs(7200));
+        assert!(!format!("{cached:?}").contains("tok-123"));
+    }
+
+    #[test]
+    fn freshness_honours_margin_capped_at_half_lifetime() {
+        let t = CachedToken::new(AccessToken::new("t"), at(1000), Duration::from_secs(7200));
+        let margin = Duration::from_secs(300);
+        assert_eq!(t.freshness(at(1000 + 6899), margin), Freshness::Fresh);
+        assert_eq!(t.freshness(at(1000 + 6900), margin), Freshness::RefreshDue);
+        assert_eq!(t.freshness(at(1000 + 7200), margin), Freshness::Expired);
+        let short = CachedToken::new(AccessToken::new("t"), at(1000), Duration::from_secs(10));
+        assert_eq!(short.freshness(at(1004), margin), Freshness::Fresh);
+        assert_eq!(short.freshness(at(1005), margin), Freshness::RefreshDue);
+    }
+
+    #[tokio::test]
+    async fn memory_store_never_overwrites_with_older_and_deletes_only_matching() {
+        let store = MemoryTokenStore::new();
+        let key = TokenKey::new("ww1", &CorpSecret::new("s"));
+        let newer = CachedToken::new(AccessToken::new("newer"), at(200), Duration::from_secs(7200));
+        let older = CachedToken::new(AccessToken::new("older"), at(100), Duration::from_secs(7200));
+        assert!(store.put_if_newer(&key, newer.clone()).await.unwrap());
+        assert!(!store.put_if_newer(&key, older).await.unwrap());
+        assert_eq!(store.get(&key).await.unwrap(), Some(newer.clone()));
+
+        assert!(!store.remove_if(&key, &AccessToken::new("older")).await.unwrap());
+        assert_eq!(store.get(&key).await.unwrap(), Some(newer));
+        assert!(store.remove_if(&key, &AccessToken::new("newer")).await.unwrap());
+        assert_eq!(store.get(&key).await.unwrap(), None);
+    }
+
+    #[test]
+    fn refresh_lock_is_shared_per_key() {
+        let key = TokenKey::new("ww-lock", &CorpSecret::new("s"));
+        let a = refresh_lock_for(&key);
+        let b = refresh_lock_for(&key);
+        assert!(Arc::ptr_eq(&a, &b));
+        let other = refresh_lock_for(&TokenKey::new("ww-lock", &CorpSecret::new("t")));
+        assert!(!Arc::ptr_eq(&a, &other));
+    }
+}
