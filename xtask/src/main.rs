@@ -110,8 +110,9 @@ fn check_layers() -> Result<(), String> {
     }
 }
 
-/// Each target's seconds (default 30); cargo-fuzz needs a nightly compiler, which this machine
-/// cannot fetch, so we use the stable toolchain with RUSTC_BOOTSTRAP=1 for the sanitizer flags.
+/// Runs every cargo-fuzz target of every crate for SECONDS each (default 30), seeded from
+/// `fuzz/seeds/<target>`. cargo-fuzz wants a nightly compiler, which CI machines cannot fetch, so
+/// the stable toolchain is used with RUSTC_BOOTSTRAP=1 for the sanitizer flags.
 fn fuzz(seconds: Option<&str>) -> Result<(), String> {
     let seconds = seconds.unwrap_or("30");
     seconds.parse::<u32>().map_err(|_| format!("SECONDS must be a whole number, not {seconds:?}"))?;
@@ -133,12 +134,16 @@ fn fuzz(seconds: Option<&str>) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         for target in String::from_utf8_lossy(&list.stdout).lines().map(str::trim).filter(|t| !t.is_empty()) {
             let max_time = format!("-max_total_time={seconds}");
-            run_in(
-                dir.parent().unwrap_or(&dir),
-                "cargo",
-                &["fuzz", "run", target, "--", &max_time],
-                &[("RUSTC_BOOTSTRAP", "1")],
-            )?;
+            // new inputs go to the (git-ignored) corpus; committed seeds are only read
+            let corpus = format!("fuzz/corpus/{target}");
+            std::fs::create_dir_all(dir.join("corpus").join(target)).map_err(|e| e.to_string())?;
+            let seeds = format!("fuzz/seeds/{target}");
+            let mut args = vec!["fuzz", "run", target, corpus.as_str()];
+            if dir.join("seeds").join(target).is_dir() {
+                args.push(seeds.as_str());
+            }
+            args.extend(["--", max_time.as_str()]);
+            run_in(dir.parent().unwrap_or(&dir), "cargo", &args, &[("RUSTC_BOOTSTRAP", "1")])?;
             ran += 1;
         }
     }
