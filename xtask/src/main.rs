@@ -1,6 +1,7 @@
 //! Project automation, run as `cargo xtask <task>` (std only, so it builds in seconds).
 //!
-//! - `ci`: what CI runs — layering check, fmt check, clippy `-D warnings`, tests, rustdoc `-D warnings`.
+//! - `ci`: what CI runs — layering check, fmt check, clippy `-D warnings`, tests, rustdoc `-D warnings`;
+//!   with `CI=true` also every fuzz target for 20 s.
 //! - `fuzz [SECONDS]`: every cargo-fuzz target for a bounded time each (installs cargo-fuzz and a
 //!   nightly-free toolchain setting as needed).
 //! - `bench`: the criterion benches.
@@ -73,6 +74,10 @@ fn ci() -> Result<(), String> {
         &["doc", "--workspace", "--no-deps", "--locked"],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
+    // In CI, also fuzz every parser briefly (locally: `cargo xtask fuzz [SECONDS]`).
+    if env::var("CI").as_deref() == Ok("true") {
+        fuzz(Some("20"))?;
+    }
     Ok(())
 }
 
