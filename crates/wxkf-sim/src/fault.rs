@@ -48,7 +48,7 @@ pub enum Target {
 pub enum Trigger {
     /// Every matching call.
     Always,
-    /// Only the Nth matching call (1-based).
+    /// Only the Nth matching call (1-based, counted from when the rule was added).
     Nth(u64),
     /// Each matching call with this probability (0.0..=1.0).
     Rate(f64),
@@ -89,7 +89,7 @@ impl FaultRule {
         self
     }
 
-    /// Fire on the Nth matching call only (1-based).
+    /// Fire on the Nth matching call only (1-based, counted from when the rule was added).
     pub fn nth(mut self, n: u64) -> Self {
         self.trigger = Trigger::Nth(n);
         self

@@ -147,6 +147,7 @@ impl SimBuilder {
             callback: Mutex::new(callback),
             http,
             callback_attempts: self.callback_attempts,
+            runtime: tokio::runtime::Handle::current(),
         });
         let listener = tokio::net::TcpListener::bind(self.listen).await.map_err(SimError::Bind)?;
         let addr = listener.local_addr().map_err(SimError::Bind)?;
@@ -184,6 +185,9 @@ pub(crate) struct Inner {
     callback: Mutex<Option<CallbackTarget>>,
     http: reqwest::Client,
     callback_attempts: u32,
+    /// The runtime the simulator was started on: pushes are spawned there, so customers can be
+    /// scripted from any thread.
+    runtime: tokio::runtime::Handle,
 }
 
 impl Inner {
@@ -349,17 +353,21 @@ impl SimHandle {
         };
         let inner = self.inner.clone();
         let open_kfid = open_kfid.to_owned();
-        tokio::spawn(async move { push(inner, target, open_kfid).await });
+        self.inner.runtime.spawn(async move { push(inner, target, open_kfid).await });
     }
 }
 
 async fn push(inner: Arc<Inner>, target: CallbackTarget, open_kfid: String) {
-    let (fired, token, corp_id, now) = {
+    let (fired, token, corp_id) = {
         let mut state = inner.lock();
         let fired = fault::evaluate(&mut state.faults, &Target::Callbacks);
         let token = state.issue_sync_token(&open_kfid);
-        (fired, token, state.corp_id.clone(), state.now())
+        (fired, token, state.corp_id.clone())
     };
+    // Wall-clock time, not the simulated clock: receivers check the timestamp against their own
+    // clock (replay protection), which `advance` does not move.
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let mut record =
         CallbackRecord { open_kfid: open_kfid.clone(), token: token.clone(), attempts: 0, delivered: false };
     if !fired.latency.is_zero() {

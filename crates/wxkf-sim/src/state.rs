@@ -145,6 +145,8 @@ pub(crate) struct State {
     pub(crate) media: HashMap<String, Media>,
     pub(crate) calls: Vec<CallRecord>,
     pub(crate) callbacks: Vec<CallbackRecord>,
+    /// Every account's items in one log, for sync_msg without `open_kfid` (older readings).
+    pub(crate) all_log: Vec<Value>,
     pub(crate) faults: Vec<FaultRule>,
     pub(crate) seq: u64,
 }
@@ -167,6 +169,7 @@ impl State {
             media: HashMap::new(),
             calls: Vec::new(),
             callbacks: Vec::new(),
+            all_log: Vec::new(),
             faults: Vec::new(),
             seq: 0,
         }
@@ -495,7 +498,8 @@ impl State {
 
     fn append(&mut self, open_kfid: &str, item: Value) {
         if let Some(account) = self.accounts.get_mut(open_kfid) {
-            account.log.push(item);
+            account.log.push(item.clone());
+            self.all_log.push(item);
         }
     }
 
@@ -588,8 +592,12 @@ impl State {
     // ---- sync_msg (§5.1) ----
 
     pub(crate) fn sync_msg(&self, body: &Value) -> Result<Value, ApiError> {
-        let open_kfid = body.get("open_kfid").and_then(Value::as_str).unwrap_or("");
-        let account = self.account(open_kfid)?;
+        // open_kfid is required by the current page, optional in older ones (kf-api.md §5.1):
+        // without it, every account's items in one log.
+        let log = match body.get("open_kfid").and_then(Value::as_str) {
+            None => &self.all_log,
+            Some(open_kfid) => &self.account(open_kfid)?.log,
+        };
         let now = self.now();
         if let Some(token) = body.get("token").and_then(Value::as_str).filter(|t| !t.is_empty()) {
             match self.sync_tokens.get(token) {
@@ -607,14 +615,14 @@ impl State {
                 decode_cursor(cursor).ok_or(ApiError(40058, "invalid Parameter: cursor".into()))?
             }
         };
-        let start = start.min(account.log.len());
-        let end = (start + limit).min(account.log.len());
-        let list: Vec<Value> = account.log[start..end]
+        let start = start.min(log.len());
+        let end = (start + limit).min(log.len());
+        let list: Vec<Value> = log[start..end]
             .iter()
             .filter(|item| item.get("send_time").and_then(Value::as_u64).is_some_and(|t| now < t + DAYS3))
             .cloned()
             .collect();
-        let has_more = u32::from(end < account.log.len());
+        let has_more = u32::from(end < log.len());
         Ok(json!({"next_cursor": encode_cursor(end), "has_more": has_more, "msg_list": list}))
     }
 
