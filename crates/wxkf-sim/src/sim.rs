@@ -21,6 +21,8 @@ pub enum SimError {
     Bind(std::io::Error),
     /// The callback token or EncodingAESKey is not usable (callback-crypto.md).
     Crypto(wxkf_crypto::Error),
+    /// `start` was not called inside a tokio runtime.
+    NoRuntime,
 }
 
 impl std::fmt::Display for SimError {
@@ -28,6 +30,7 @@ impl std::fmt::Display for SimError {
         match self {
             SimError::Bind(e) => write!(f, "could not bind the simulator's address: {e}"),
             SimError::Crypto(e) => write!(f, "invalid callback token or EncodingAESKey: {e}"),
+            SimError::NoRuntime => f.write_str("the simulator must be started inside a tokio runtime"),
         }
     }
 }
@@ -37,6 +40,7 @@ impl std::error::Error for SimError {
         match self {
             SimError::Bind(e) => Some(e),
             SimError::Crypto(e) => Some(e),
+            SimError::NoRuntime => None,
         }
     }
 }
@@ -132,6 +136,7 @@ impl SimBuilder {
 
     /// Binds, spawns the server on the current tokio runtime and returns its handle.
     pub async fn start(self) -> Result<SimHandle, SimError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| SimError::NoRuntime)?;
         let mut state = State::new(self.corp_id.clone(), self.secret.clone(), self.token_ttl.as_secs());
         for (id, name) in &self.accounts {
             state.ensure_account(id, name);
@@ -147,7 +152,7 @@ impl SimBuilder {
             callback: Mutex::new(callback),
             http,
             callback_attempts: self.callback_attempts,
-            runtime: tokio::runtime::Handle::current(),
+            runtime,
         });
         let listener = tokio::net::TcpListener::bind(self.listen).await.map_err(SimError::Bind)?;
         let addr = listener.local_addr().map_err(SimError::Bind)?;
@@ -288,6 +293,13 @@ impl SimHandle {
     /// The fault rules with their fire counts.
     pub fn faults(&self) -> Vec<FaultRule> {
         self.inner.lock().faults.clone()
+    }
+
+    /// The message log of `open_kfid` (what `sync_msg` serves), typed.
+    pub fn messages(&self, open_kfid: &str) -> Vec<wxkf_types::message::Message> {
+        let state = self.inner.lock();
+        let log = state.accounts.get(open_kfid).map(|a| a.log.clone()).unwrap_or_default();
+        log.into_iter().map(wxkf_types::message::Message::from_value).collect()
     }
 
     /// Everything sent through `send_msg` / `send_msg_on_event`, in order.

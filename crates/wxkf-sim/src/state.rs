@@ -8,6 +8,8 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde_json::{Value, json};
 
+use wxkf_types::message::{SendMessage, SendMsgOnEventRequest, SendMsgRequest};
+
 use crate::fault::FaultRule;
 
 /// 48 hours: the send window and the reply/pool code lifetime (kf-api.md §13).
@@ -62,6 +64,12 @@ impl SentMessage {
     /// The text content of a `text` message.
     pub fn text(&self) -> Option<&str> {
         self.message.get("text")?.get("content")?.as_str()
+    }
+
+    /// The message as the typed [`SendMessage`] of wxkf-types (`None` if it does not parse, which
+    /// the simulator never accepts).
+    pub fn send_message(&self) -> Option<SendMessage> {
+        serde_json::from_value(self.message.clone()).ok()
     }
 }
 
@@ -672,6 +680,10 @@ impl State {
         let open_kfid = str_field(body, "open_kfid")?;
         self.account(&open_kfid)?;
         let message = message_of(body)?;
+        // What wxkf-types cannot read, WeCom would not accept either (a payload missing a field).
+        if let Err(e) = serde_json::from_value::<SendMsgRequest>(body.clone()) {
+            return err(40058, format!("invalid Parameter: {e}"));
+        }
         let msgid = self.check_msgid(&open_kfid, body.get("msgid").and_then(Value::as_str))?;
         self.check_media(&message)?;
         if self.session(&open_kfid, &touser).is_none() {
@@ -715,6 +727,10 @@ impl State {
         let code_str = str_field(body, "code")?;
         let message = message_of(body)?;
         let msgtype = message.get("msgtype").and_then(Value::as_str).unwrap_or("");
+        // Only text and msgmenu parse as an EventMessage: the same rule WeCom applies.
+        if let Err(e) = serde_json::from_value::<SendMsgOnEventRequest>(body.clone()) {
+            return err(40058, format!("invalid Parameter: {e}"));
+        }
         let now = self.now();
         let code =
             self.codes.get(&code_str).cloned().ok_or(ApiError(40058, "invalid Parameter: code".into()))?;

@@ -7,7 +7,7 @@ use wxkf_client::{Client, Error, RetryPolicy};
 use wxkf_sim::{Fault, FaultRule, Sim, SimHandle};
 use wxkf_types::media::MediaType;
 use wxkf_types::message::{
-    MessageContent, RecallMsgRequest, SendMsgOnEventRequest, SendMsgRequest, SyncMsgRequest,
+    MessageContent, RecallMsgRequest, SendMessage, SendMsgOnEventRequest, SendMsgRequest, SyncMsgRequest,
 };
 use wxkf_types::service_state::{ServiceState, ServiceStateGetRequest, ServiceStateTransRequest};
 
@@ -117,6 +117,8 @@ async fn send_msg_allows_five_replies_per_customer_message_within_48_hours() {
     assert_eq!(errcode(client.message().send_msg(text(8)).await), 95002);
     assert_eq!(sim.sent().len(), 6);
     assert_eq!(customer.replies()[0].text(), Some("reply 1"));
+    assert_eq!(customer.replies()[0].send_message(), Some(SendMessage::text("reply 1")));
+    assert_eq!(sim.messages(KF).len(), 2, "sent messages are not in the log sync_msg serves");
 }
 
 #[tokio::test]
