@@ -188,6 +188,11 @@ mod tests {
         assert_eq!([rule.check(&p), rule.check(&p), rule.check(&p)], [true, true, false]);
         let mut never = FaultRule::new(Fault::Errcode(45009)).rate(0.0);
         assert!(!(0..50).any(|_| never.check(&p)));
+        let mut always = FaultRule::new(Fault::Errcode(45009)).rate(1.0);
+        assert!((0..50).all(|_| always.check(&p)));
+        let mut half = FaultRule::new(Fault::Errcode(-1)).rate(0.5);
+        let fired = (0..2000).filter(|_| half.check(&p)).count();
+        assert!((700..1300).contains(&fired), "{fired}");
         let mut drop = FaultRule::new(Fault::DropCallback);
         assert!(drop.check(&Target::Callbacks) && !drop.check(&p));
     }

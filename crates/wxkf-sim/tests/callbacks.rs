@@ -128,3 +128,17 @@ async fn dropped_callbacks_never_arrive() {
     assert_eq!(attempts, [(0, false), (1, true)]);
     assert_eq!(tokens(&rx).len(), 1);
 }
+
+#[tokio::test]
+async fn callback_latency_delays_the_push_and_bad_keys_are_refused() {
+    let (sim, _rx) = setup(0).await;
+    sim.inject(FaultRule::new(Fault::Latency(Duration::from_millis(300))).callbacks());
+    let started = std::time::Instant::now();
+    sim.customer(KF, "wm1").say("slow");
+    let done = sim.wait_for_callbacks(1, Duration::from_secs(5)).await;
+    assert!(done[0].delivered && started.elapsed() >= Duration::from_millis(300));
+
+    let bad = Sim::builder().callback("http://127.0.0.1:9/", TOKEN, "too-short").start().await;
+    assert!(matches!(bad, Err(wxkf_sim::SimError::Crypto(_))), "{bad:?}");
+    assert!(sim.set_callback("http://127.0.0.1:9/", "", AES_KEY).is_err());
+}
