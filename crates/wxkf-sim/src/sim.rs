@@ -264,6 +264,37 @@ impl SimHandle {
         }
     }
 
+    /// WeCom reports that a sent message was not delivered: a `msg_send_fail` event with
+    /// `fail_type` (e.g. 10 = the customer refuses messages) and a callback. False if `msgid` was
+    /// never sent.
+    pub fn fail_delivery(&self, msgid: &str, fail_type: u32) -> bool {
+        let open_kfid = self.inner.lock().fail_delivery(msgid, fail_type);
+        open_kfid.map(|kf| self.notify(&kf)).is_some()
+    }
+
+    /// A servicer writes to the customer from the WeCom client (origin 5; re-joins an ended
+    /// session with `session_status_change` 4), with a callback.
+    pub fn servicer_says(&self, open_kfid: &str, external_userid: &str, servicer_userid: &str, text: &str) {
+        self.inner.lock().servicer_message(open_kfid, external_userid, servicer_userid, text);
+        self.notify(open_kfid);
+    }
+
+    /// A servicer takes the session in the WeCom client (`session_status_change` 1; state 3);
+    /// returns the event's 48 h `msg_code`.
+    pub fn servicer_takes(&self, open_kfid: &str, external_userid: &str, servicer_userid: &str) -> String {
+        let code = self.inner.lock().servicer_takes(open_kfid, external_userid, servicer_userid);
+        self.notify(open_kfid);
+        code
+    }
+
+    /// The servicer ends the session in the WeCom client (`session_status_change` 3; state 4);
+    /// returns the event's 20 s closing `msg_code`.
+    pub fn servicer_ends(&self, open_kfid: &str, external_userid: &str) -> String {
+        let code = self.inner.lock().servicer_ends(open_kfid, external_userid);
+        self.notify(open_kfid);
+        code
+    }
+
     /// Move the simulated clock forward (token expiry, 48 h, 20 s codes, 2 min recall, 3-day
     /// history). The clock is the wall clock plus every advance.
     pub fn advance(&self, by: Duration) {

@@ -589,6 +589,104 @@ impl State {
         );
     }
 
+    fn append_event(&mut self, open_kfid: &str, event: Value) {
+        let now = self.now();
+        let seq = self.next_seq();
+        self.append(
+            open_kfid,
+            json!({"msgid": format!("sim_event_{seq}"), "send_time": now, "origin": 4,
+                   "msgtype": "event", "event": event}),
+        );
+    }
+
+    fn issue_code(&mut self, open_kfid: &str, user: &str, ttl: u64, state: u32) -> String {
+        let code = random_id("MSGCODE", 24);
+        let now = self.now();
+        self.codes.insert(
+            code.clone(),
+            Code {
+                open_kfid: open_kfid.to_owned(),
+                external_userid: user.to_owned(),
+                issued_at: now,
+                ttl,
+                state: Some(state),
+                used: false,
+            },
+        );
+        code
+    }
+
+    /// A `msg_send_fail` event for a message the API sent; false if no such message.
+    pub(crate) fn fail_delivery(&mut self, msgid: &str, fail_type: u32) -> Option<String> {
+        let sent = self.sent.iter().find(|s| s.msgid == msgid)?.clone();
+        self.append_event(
+            &sent.open_kfid,
+            json!({"event_type": "msg_send_fail", "open_kfid": sent.open_kfid,
+                   "external_userid": sent.touser, "fail_msgid": msgid, "fail_type": fail_type}),
+        );
+        Some(sent.open_kfid)
+    }
+
+    /// A servicer writes from the WeCom client (origin 5). In an ended session this re-joins it:
+    /// state 3 and a `session_status_change` with `change_type` 4 (kf-api.md §4.0).
+    pub(crate) fn servicer_message(&mut self, open_kfid: &str, user: &str, servicer: &str, text: &str) {
+        self.add_customer(open_kfid, user);
+        self.expire_session(open_kfid, user);
+        let now = self.now();
+        let session = self.session_mut(open_kfid, user);
+        let rejoin = session.state == 4;
+        session.state = 3;
+        session.servicer = Some(servicer.to_owned());
+        if rejoin {
+            self.append_event(
+                open_kfid,
+                json!({"event_type": "session_status_change", "open_kfid": open_kfid,
+                       "external_userid": user, "change_type": 4, "new_servicer_userid": servicer}),
+            );
+        }
+        let seq = self.next_seq();
+        self.append(
+            open_kfid,
+            json!({"msgid": format!("sim_servicer_{seq}"), "open_kfid": open_kfid, "external_userid": user,
+                   "send_time": now, "origin": 5, "servicer_userid": servicer,
+                   "msgtype": "text", "text": {"content": text}}),
+        );
+    }
+
+    /// A servicer takes the session (from the pool or the bot) in the WeCom client:
+    /// `session_status_change` 1 with a 48 h `msg_code`. Returns the code.
+    pub(crate) fn servicer_takes(&mut self, open_kfid: &str, user: &str, servicer: &str) -> String {
+        self.add_customer(open_kfid, user);
+        let session = self.session_mut(open_kfid, user);
+        let old = session.servicer.replace(servicer.to_owned());
+        session.state = 3;
+        let code = self.issue_code(open_kfid, user, H48, 3);
+        let mut event = json!({"event_type": "session_status_change", "open_kfid": open_kfid,
+            "external_userid": user, "change_type": 1, "new_servicer_userid": servicer, "msg_code": code});
+        if let Some(old) = old {
+            event["old_servicer_userid"] = json!(old);
+        }
+        self.append_event(open_kfid, event);
+        code
+    }
+
+    /// The servicer ends the session in the WeCom client: `session_status_change` 3 with a 20 s
+    /// closing `msg_code`. Returns the code.
+    pub(crate) fn servicer_ends(&mut self, open_kfid: &str, user: &str) -> String {
+        self.add_customer(open_kfid, user);
+        let session = self.session_mut(open_kfid, user);
+        let old = session.servicer.take();
+        session.state = 4;
+        let code = self.issue_code(open_kfid, user, CODE_20S, 4);
+        let mut event = json!({"event_type": "session_status_change", "open_kfid": open_kfid,
+            "external_userid": user, "change_type": 3, "msg_code": code});
+        if let Some(old) = old {
+            event["old_servicer_userid"] = json!(old);
+        }
+        self.append_event(open_kfid, event);
+        code
+    }
+
     /// Issues the `Token` a callback carries (valid 10 minutes for sync_msg).
     pub(crate) fn issue_sync_token(&mut self, open_kfid: &str) -> String {
         let token = random_id("ENC", 44);

@@ -203,3 +203,50 @@ fn customers_can_be_scripted_from_a_plain_thread() {
     assert_eq!(pushed.len(), 1);
     assert!(!pushed[0].delivered);
 }
+
+#[tokio::test]
+async fn servicer_side_events() {
+    let (sim, client) = start().await;
+    let customer = sim.customer(KF, USER);
+    customer.say("hi");
+    let sent = client.message().send_msg(SendMsgRequest::text(USER, KF, "bot here")).await.unwrap();
+    assert!(sim.fail_delivery(&sent.msgid, 10));
+    assert!(!sim.fail_delivery("never-sent", 10));
+
+    let take = sim.servicer_takes(KF, USER, "alice");
+    assert_eq!(state(&client).await, 3);
+    assert_eq!(errcode(client.message().send_msg(SendMsgRequest::text(USER, KF, "bot again")).await), 95018);
+    client
+        .message()
+        .send_msg_on_event(SendMsgOnEventRequest::text(take, "alice will help you"))
+        .await
+        .unwrap();
+    let close = sim.servicer_ends(KF, USER);
+    client.message().send_msg_on_event(SendMsgOnEventRequest::text(close, "rate us")).await.unwrap();
+    assert_eq!(state(&client).await, 4);
+    sim.servicer_says(KF, USER, "alice", "one more thing");
+    assert_eq!(state(&client).await, 3);
+
+    let page = client.message().sync_msg(SyncMsgRequest::new(KF)).await.unwrap();
+    let kinds: Vec<String> = page
+        .msg_list
+        .iter()
+        .map(|m| {
+            m.event()
+                .map(|e| e.event_type().to_owned())
+                .unwrap_or_else(|| format!("{:?}", u32::from(m.origin)))
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "3",
+            "msg_send_fail",
+            "session_status_change",
+            "session_status_change",
+            "session_status_change",
+            "5"
+        ]
+    );
+    assert_eq!(page.msg_list[5].servicer_userid.as_deref(), Some("alice"));
+}
