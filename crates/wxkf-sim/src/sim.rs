@@ -298,7 +298,8 @@ impl SimHandle {
     /// Move the simulated clock forward (token expiry, 48 h, 20 s codes, 2 min recall, 3-day
     /// history). The clock is the wall clock plus every advance.
     pub fn advance(&self, by: Duration) {
-        self.inner.lock().offset += by;
+        let mut state = self.inner.lock();
+        state.offset = state.offset.saturating_add(by);
     }
 
     /// Simulated unix seconds now.

@@ -185,7 +185,8 @@ impl State {
 
     /// Simulated unix seconds: the wall clock plus every [`advance`](crate::SimHandle::advance).
     pub(crate) fn now(&self) -> u64 {
-        (SystemTime::now() + self.offset).duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        wall.saturating_add(self.offset.as_secs())
     }
 
     fn next_seq(&mut self) -> u64 {
@@ -205,7 +206,7 @@ impl State {
             return err(40001, "invalid credential, access_token is invalid or not latest");
         }
         let token = random_id("", 64);
-        let expires_at = self.now() + self.token_ttl;
+        let expires_at = self.now().saturating_add(self.token_ttl);
         self.tokens.insert(token.clone(), (expires_at, false));
         Ok(json!({"access_token": token, "expires_in": self.token_ttl}))
     }
@@ -376,7 +377,7 @@ impl State {
     fn expire_session(&mut self, open_kfid: &str, external_userid: &str) {
         let now = self.now();
         let session = self.session_mut(open_kfid, external_userid);
-        if session.state != 4 && session.last_customer_msg.is_none_or(|t| now >= t + H48) {
+        if session.state != 4 && session.last_customer_msg.is_none_or(|t| now >= t.saturating_add(H48)) {
             session.state = 4;
             session.servicer = None;
         }
@@ -524,7 +525,7 @@ impl State {
         let now = self.now();
         let session = self.session_mut(open_kfid, user);
         session.entered = Some((scene.to_owned(), scene_param.to_owned()));
-        let recent = |t: Option<u64>| t.is_some_and(|t| now < t + H48);
+        let recent = |t: Option<u64>| t.is_some_and(|t| now < t.saturating_add(H48));
         let welcome = !recent(session.last_customer_msg) && !recent(session.last_welcome);
         let mut event = json!({"event_type": "enter_session", "open_kfid": open_kfid,
             "external_userid": user, "scene": scene, "scene_param": scene_param});
@@ -707,7 +708,7 @@ impl State {
         let now = self.now();
         if let Some(token) = body.get("token").and_then(Value::as_str).filter(|t| !t.is_empty()) {
             match self.sync_tokens.get(token) {
-                Some((_, issued)) if now < issued + SYNC_TOKEN_TTL => {}
+                Some((_, issued)) if now < issued.saturating_add(SYNC_TOKEN_TTL) => {}
                 _ => return err(95007, "invalid msg token"),
             }
         }
@@ -725,7 +726,9 @@ impl State {
         let end = (start + limit).min(log.len());
         let list: Vec<Value> = log[start..end]
             .iter()
-            .filter(|item| item.get("send_time").and_then(Value::as_u64).is_some_and(|t| now < t + DAYS3))
+            .filter(|item| {
+                item.get("send_time").and_then(Value::as_u64).is_some_and(|t| now < t.saturating_add(DAYS3))
+            })
             .cloned()
             .collect();
         let has_more = u32::from(end < log.len());
@@ -791,7 +794,7 @@ impl State {
         let now = self.now();
         let session = self.session_mut(&open_kfid, &touser);
         match session.last_customer_msg {
-            Some(t) if now < t + H48 => {}
+            Some(t) if now < t.saturating_add(H48) => {}
             _ => return err(95002, "send msg time limit: the customer has not written within 48 hours"),
         }
         if !matches!(session.state, 0 | 1) {
@@ -816,7 +819,7 @@ impl State {
         };
         let now = self.now();
         match id.and_then(Value::as_str).and_then(|id| self.media.get(id)) {
-            Some(m) if now < m.created_at + DAYS3 => Ok(()),
+            Some(m) if now < m.created_at.saturating_add(DAYS3) => Ok(()),
             _ => err(40007, "invalid media_id"),
         }
     }
@@ -835,7 +838,7 @@ impl State {
         if code.used {
             return err(40058, "invalid Parameter: code already used");
         }
-        if now >= code.issued_at + code.ttl {
+        if now >= code.issued_at.saturating_add(code.ttl) {
             return err(40058, "invalid Parameter: code expired");
         }
         let text_only = code.state.is_some_and(|s| s == 2 || s == 3);
@@ -869,7 +872,7 @@ impl State {
             .iter_mut()
             .find(|s| s.open_kfid == open_kfid && s.msgid == msgid && !s.recalled)
             .ok_or(ApiError(95028, "recall msg: msgid not found".into()))?;
-        if now >= sent.sent_at + RECALL_WINDOW {
+        if now >= sent.sent_at.saturating_add(RECALL_WINDOW) {
             return err(95029, "recall msg: time limit (2 minutes) exceeded");
         }
         sent.recalled = true;
@@ -937,7 +940,7 @@ impl State {
     pub(crate) fn media_get(&self, media_id: &str) -> Result<Media, ApiError> {
         let now = self.now();
         match self.media.get(media_id) {
-            Some(m) if now < m.created_at + DAYS3 => Ok(m.clone()),
+            Some(m) if now < m.created_at.saturating_add(DAYS3) => Ok(m.clone()),
             _ => err(40007, "invalid media_id"),
         }
     }

@@ -250,3 +250,14 @@ async fn servicer_side_events() {
     );
     assert_eq!(page.msg_list[5].servicer_userid.as_deref(), Some("alice"));
 }
+
+#[tokio::test]
+async fn absurd_clock_moves_do_not_panic() {
+    let (sim, client) = start().await;
+    sim.customer(KF, USER).say("hi");
+    sim.advance(Duration::MAX);
+    sim.advance(Duration::MAX);
+    assert_eq!(errcode(client.message().send_msg(SendMsgRequest::text(USER, KF, "x")).await), 42001);
+    // At the end of time every new token is born expired; the server still answers.
+    assert_eq!(errcode(client.message().sync_msg(SyncMsgRequest::new(KF)).await), 42001);
+}
