@@ -106,7 +106,7 @@ async fn handle(
     let q = |k: &str| query.get(k).map(String::as_str);
     let Some((_, method)) = KNOWN.iter().find(|(p, _)| *p == path) else {
         // Not a Kf path: WeCom's behaviour is undocumented; answer like an unauthorized API.
-        return Err(ApiError(48001, "api forbidden".into()));
+        return Err(ApiError(48001, "api unauthorized".into()));
     };
     if path == "/cgi-bin/gettoken" {
         if let Some(code) = fault_errcode {
@@ -152,7 +152,7 @@ async fn handle(
         "/cgi-bin/kf/send_msg_on_event" => state.send_msg_on_event(&body),
         "/cgi-bin/kf/recall_msg" => state.recall_msg(&body),
         "/cgi-bin/kf/customer/batchget" => state.customer_batchget(&body),
-        _ => Err(ApiError(48001, "api forbidden".into())),
+        _ => Err(ApiError(48001, "api unauthorized".into())),
     };
     out.map(Answer::Json)
 }

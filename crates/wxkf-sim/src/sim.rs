@@ -523,7 +523,9 @@ impl Customer {
         self.send_media("file", filename, bytes.into())
     }
 
-    fn send_media(&self, kind: &str, filename: &str, bytes: bytes::Bytes) -> String {
+    /// Sends media of `kind` (`image`, `voice`, `video`, `file`); the bytes become a media id
+    /// `media/get` serves.
+    pub fn send_media(&self, kind: &str, filename: &str, bytes: bytes::Bytes) -> String {
         let media_id = self.sim.inner.lock().store_media(kind, filename, None, bytes);
         self.send(json!({"msgtype": kind, kind: {"media_id": media_id}}))
     }
