@@ -1,0 +1,564 @@
+//! The simulator's handle: start it, script customers, control the clock and faults, inspect what
+//! the bot sent.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::{Notify, oneshot};
+use wxkf_crypto::CallbackCrypto;
+use wxkf_types::callback::CallbackEvent;
+
+use crate::fault::{self, FaultRule, Target};
+use crate::state::{CallRecord, CallbackRecord, SentMessage, State};
+
+/// Errors starting or configuring the simulator.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SimError {
+    /// Binding the listen address failed.
+    Bind(std::io::Error),
+    /// The callback token or EncodingAESKey is not usable (callback-crypto.md).
+    Crypto(wxkf_crypto::Error),
+    /// `start` was not called inside a tokio runtime.
+    NoRuntime,
+}
+
+impl std::fmt::Display for SimError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SimError::Bind(e) => write!(f, "could not bind the simulator's address: {e}"),
+            SimError::Crypto(e) => write!(f, "invalid callback token or EncodingAESKey: {e}"),
+            SimError::NoRuntime => f.write_str("the simulator must be started inside a tokio runtime"),
+        }
+    }
+}
+
+impl std::error::Error for SimError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SimError::Bind(e) => Some(e),
+            SimError::Crypto(e) => Some(e),
+            SimError::NoRuntime => None,
+        }
+    }
+}
+
+/// Entry point: `Sim::builder()`.
+#[derive(Debug)]
+pub struct Sim;
+
+impl Sim {
+    /// A builder with defaults: corp `wwsimcorp`, secret `sim-secret`, listening on
+    /// `127.0.0.1:0` (an ephemeral port), tokens living 7200 s, no callback URL.
+    pub fn builder() -> SimBuilder {
+        SimBuilder {
+            corp_id: "wwsimcorp".into(),
+            secret: "sim-secret".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            token_ttl: Duration::from_secs(7200),
+            callback: None,
+            callback_timeout: Duration::from_secs(5),
+            callback_attempts: 3,
+            accounts: Vec::new(),
+        }
+    }
+}
+
+/// Configures and starts a simulator.
+#[derive(Debug, Clone)]
+pub struct SimBuilder {
+    corp_id: String,
+    secret: String,
+    listen: SocketAddr,
+    token_ttl: Duration,
+    callback: Option<(String, String, String)>,
+    callback_timeout: Duration,
+    callback_attempts: u32,
+    accounts: Vec<(String, String)>,
+}
+
+impl SimBuilder {
+    /// The simulated corp's CorpID.
+    pub fn corp_id(mut self, corp_id: impl Into<String>) -> Self {
+        self.corp_id = corp_id.into();
+        self
+    }
+
+    /// The app secret `gettoken` accepts.
+    pub fn secret(mut self, secret: impl Into<String>) -> Self {
+        self.secret = secret.into();
+        self
+    }
+
+    /// Where to listen (default `127.0.0.1:0`, an ephemeral port).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// How long access tokens live (`expires_in`, default 7200 s).
+    pub fn token_ttl(mut self, ttl: Duration) -> Self {
+        self.token_ttl = ttl;
+        self
+    }
+
+    /// Push `kf_msg_or_event` callbacks to `url`, signed with `token` and encrypted with
+    /// `encoding_aes_key` (43 characters), receive id = the corp id.
+    pub fn callback(
+        mut self,
+        url: impl Into<String>,
+        token: impl Into<String>,
+        encoding_aes_key: impl Into<String>,
+    ) -> Self {
+        self.callback = Some((url.into(), token.into(), encoding_aes_key.into()));
+        self
+    }
+
+    /// How long to wait for the callback server's answer before retrying (default 5 s, as WeCom).
+    pub fn callback_timeout(mut self, timeout: Duration) -> Self {
+        self.callback_timeout = timeout;
+        self
+    }
+
+    /// Attempts per callback, first included (default 3, as WeCom).
+    pub fn callback_attempts(mut self, attempts: u32) -> Self {
+        self.callback_attempts = attempts.max(1);
+        self
+    }
+
+    /// Create a Kf account up front.
+    pub fn account(mut self, open_kfid: impl Into<String>, name: impl Into<String>) -> Self {
+        self.accounts.push((open_kfid.into(), name.into()));
+        self
+    }
+
+    /// Binds, spawns the server on the current tokio runtime and returns its handle.
+    pub async fn start(self) -> Result<SimHandle, SimError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| SimError::NoRuntime)?;
+        let mut state = State::new(self.corp_id.clone(), self.secret.clone(), self.token_ttl.as_secs());
+        for (id, name) in &self.accounts {
+            state.ensure_account(id, name);
+        }
+        let callback = match &self.callback {
+            Some((url, token, key)) => Some(CallbackTarget::new(url, token, key, &self.corp_id)?),
+            None => None,
+        };
+        let http = reqwest::Client::builder().timeout(self.callback_timeout).build().unwrap_or_default();
+        let inner = Arc::new(Inner {
+            state: Mutex::new(state),
+            changed: Notify::new(),
+            callback: Mutex::new(callback),
+            http,
+            callback_attempts: self.callback_attempts,
+            runtime,
+        });
+        let listener = tokio::net::TcpListener::bind(self.listen).await.map_err(SimError::Bind)?;
+        let addr = listener.local_addr().map_err(SimError::Bind)?;
+        let app = axum::Router::new().fallback(crate::server::dispatch).with_state(inner.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let served = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = rx.await;
+            });
+            if let Err(e) = served.await {
+                tracing::warn!("wxkf-sim server stopped: {e}");
+            }
+        });
+        Ok(SimHandle { inner, addr, shutdown: Arc::new(Mutex::new(Some(tx))) })
+    }
+}
+
+#[derive(Debug, Clone)]
+struct CallbackTarget {
+    url: String,
+    crypto: CallbackCrypto,
+}
+
+impl CallbackTarget {
+    fn new(url: &str, token: &str, key: &str, corp_id: &str) -> Result<Self, SimError> {
+        let crypto = CallbackCrypto::new(token, key, corp_id).map_err(SimError::Crypto)?;
+        Ok(CallbackTarget { url: url.to_owned(), crypto })
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    state: Mutex<State>,
+    pub(crate) changed: Notify,
+    callback: Mutex<Option<CallbackTarget>>,
+    http: reqwest::Client,
+    callback_attempts: u32,
+    /// The runtime the simulator was started on: pushes are spawned there, so customers can be
+    /// scripted from any thread.
+    runtime: tokio::runtime::Handle,
+}
+
+impl Inner {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A running simulator. Cheap to clone; every clone controls the same simulator.
+#[derive(Debug, Clone)]
+pub struct SimHandle {
+    inner: Arc<Inner>,
+    addr: SocketAddr,
+    shutdown: Arc<Mutex<Option<oneshot::Sender<()>>>>,
+}
+
+impl SimHandle {
+    /// `http://127.0.0.1:PORT`: pass to `wxkf_client::Client::builder(..).base_url(..)`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The simulated corp's CorpID.
+    pub fn corp_id(&self) -> String {
+        self.inner.lock().corp_id.clone()
+    }
+
+    /// The secret `gettoken` accepts.
+    pub fn secret(&self) -> String {
+        self.inner.lock().secret.clone()
+    }
+
+    /// Set (or replace) the callback URL, token and EncodingAESKey while running — e.g. once the
+    /// bot's server has its port.
+    pub fn set_callback(&self, url: &str, token: &str, encoding_aes_key: &str) -> Result<(), SimError> {
+        let target = CallbackTarget::new(url, token, encoding_aes_key, &self.corp_id())?;
+        *self.inner.callback.lock().unwrap_or_else(|p| p.into_inner()) = Some(target);
+        Ok(())
+    }
+
+    /// Create a Kf account (no-op if it exists).
+    pub fn add_account(&self, open_kfid: &str, name: &str) {
+        self.inner.lock().ensure_account(open_kfid, name);
+    }
+
+    /// Add a servicer (a WeCom member) to an account, creating the account if needed.
+    pub fn add_servicer(&self, open_kfid: &str, userid: &str) {
+        let mut state = self.inner.lock();
+        state.ensure_account(open_kfid, open_kfid);
+        if let Some(account) = state.accounts.get_mut(open_kfid)
+            && !account.servicers.iter().any(|s| s == userid)
+        {
+            account.servicers.push(userid.to_owned());
+        }
+    }
+
+    /// A simulated WeChat customer talking to `open_kfid` (both created if new).
+    pub fn customer(&self, open_kfid: &str, external_userid: &str) -> Customer {
+        self.inner.lock().add_customer(open_kfid, external_userid);
+        Customer {
+            sim: self.clone(),
+            open_kfid: open_kfid.to_owned(),
+            external_userid: external_userid.to_owned(),
+        }
+    }
+
+    /// WeCom reports that a sent message was not delivered: a `msg_send_fail` event with
+    /// `fail_type` (e.g. 10 = the customer refuses messages) and a callback. False if `msgid` was
+    /// never sent.
+    pub fn fail_delivery(&self, msgid: &str, fail_type: u32) -> bool {
+        let open_kfid = self.inner.lock().fail_delivery(msgid, fail_type);
+        open_kfid.map(|kf| self.notify(&kf)).is_some()
+    }
+
+    /// A servicer writes to the customer from the WeCom client (origin 5; re-joins an ended
+    /// session with `session_status_change` 4), with a callback.
+    pub fn servicer_says(&self, open_kfid: &str, external_userid: &str, servicer_userid: &str, text: &str) {
+        self.inner.lock().servicer_message(open_kfid, external_userid, servicer_userid, text);
+        self.notify(open_kfid);
+    }
+
+    /// A servicer takes the session in the WeCom client (`session_status_change` 1; state 3);
+    /// returns the event's 48 h `msg_code`.
+    pub fn servicer_takes(&self, open_kfid: &str, external_userid: &str, servicer_userid: &str) -> String {
+        let code = self.inner.lock().servicer_takes(open_kfid, external_userid, servicer_userid);
+        self.notify(open_kfid);
+        code
+    }
+
+    /// The servicer ends the session in the WeCom client (`session_status_change` 3; state 4);
+    /// returns the event's 20 s closing `msg_code`.
+    pub fn servicer_ends(&self, open_kfid: &str, external_userid: &str) -> String {
+        let code = self.inner.lock().servicer_ends(open_kfid, external_userid);
+        self.notify(open_kfid);
+        code
+    }
+
+    /// Move the simulated clock forward (token expiry, 48 h, 20 s codes, 2 min recall, 3-day
+    /// history). The clock is the wall clock plus every advance.
+    pub fn advance(&self, by: Duration) {
+        let mut state = self.inner.lock();
+        state.offset = state.offset.saturating_add(by);
+    }
+
+    /// Simulated unix seconds now.
+    pub fn now(&self) -> u64 {
+        self.inner.lock().now()
+    }
+
+    /// Revoke every access token issued so far: the next call with one gets 40014.
+    pub fn revoke_tokens(&self) {
+        self.inner.lock().revoke_tokens();
+    }
+
+    /// Add a fault rule (see [`FaultRule`]).
+    pub fn inject(&self, rule: FaultRule) {
+        self.inner.lock().faults.push(rule);
+    }
+
+    /// Remove every fault rule.
+    pub fn clear_faults(&self) {
+        self.inner.lock().faults.clear();
+    }
+
+    /// The fault rules with their fire counts.
+    pub fn faults(&self) -> Vec<FaultRule> {
+        self.inner.lock().faults.clone()
+    }
+
+    /// The message log of `open_kfid` (what `sync_msg` serves), typed.
+    pub fn messages(&self, open_kfid: &str) -> Vec<wxkf_types::message::Message> {
+        let state = self.inner.lock();
+        let log = state.accounts.get(open_kfid).map(|a| a.log.clone()).unwrap_or_default();
+        log.into_iter().map(wxkf_types::message::Message::from_value).collect()
+    }
+
+    /// Everything sent through `send_msg` / `send_msg_on_event`, in order.
+    pub fn sent(&self) -> Vec<SentMessage> {
+        self.inner.lock().sent.clone()
+    }
+
+    /// Every API call received, in order, with the errcode answered.
+    pub fn calls(&self) -> Vec<CallRecord> {
+        self.inner.lock().calls.clone()
+    }
+
+    /// How many calls hit `path`.
+    pub fn call_count(&self, path: &str) -> usize {
+        self.inner.lock().calls.iter().filter(|c| c.path == path).count()
+    }
+
+    /// Every callback push so far (finished ones; in-flight pushes appear when done).
+    pub fn callbacks(&self) -> Vec<CallbackRecord> {
+        self.inner.lock().callbacks.clone()
+    }
+
+    /// Waits until at least `n` messages were sent or `timeout` passes; returns what was sent.
+    pub async fn wait_for_sent(&self, n: usize, timeout: Duration) -> Vec<SentMessage> {
+        self.wait_until(timeout, |s| s.sent.len() >= n).await;
+        self.sent()
+    }
+
+    /// Waits until at least `n` callback pushes finished or `timeout` passes.
+    pub async fn wait_for_callbacks(&self, n: usize, timeout: Duration) -> Vec<CallbackRecord> {
+        self.wait_until(timeout, |s| s.callbacks.len() >= n).await;
+        self.callbacks()
+    }
+
+    async fn wait_until(&self, timeout: Duration, mut done: impl FnMut(&State) -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.inner.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if done(&self.inner.lock()) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return done(&self.inner.lock());
+            }
+        }
+    }
+
+    /// Stops the server (in-flight requests finish).
+    pub fn shutdown(&self) {
+        if let Some(tx) = self.shutdown.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Pushes a `kf_msg_or_event` callback for `open_kfid` in the background (no-op without a
+    /// callback URL). Retries like WeCom: `callback_attempts` attempts, each waiting at most the
+    /// callback timeout.
+    pub fn notify(&self, open_kfid: &str) {
+        let Some(target) = self.inner.callback.lock().unwrap_or_else(|p| p.into_inner()).clone() else {
+            return;
+        };
+        let inner = self.inner.clone();
+        let open_kfid = open_kfid.to_owned();
+        self.inner.runtime.spawn(async move { push(inner, target, open_kfid).await });
+    }
+}
+
+async fn push(inner: Arc<Inner>, target: CallbackTarget, open_kfid: String) {
+    let (fired, token, corp_id) = {
+        let mut state = inner.lock();
+        let fired = fault::evaluate(&mut state.faults, &Target::Callbacks);
+        let token = state.issue_sync_token(&open_kfid);
+        (fired, token, state.corp_id.clone())
+    };
+    // Wall-clock time, not the simulated clock: receivers check the timestamp against their own
+    // clock (replay protection), which `advance` does not move.
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let mut record =
+        CallbackRecord { open_kfid: open_kfid.clone(), token: token.clone(), attempts: 0, delivered: false };
+    if !fired.latency.is_zero() {
+        tokio::time::sleep(fired.latency).await;
+    }
+    if !fired.drop {
+        let event = CallbackEvent::KfMsgOrEvent {
+            to_user_name: corp_id.clone(),
+            create_time: now,
+            token,
+            open_kfid: Some(open_kfid),
+        };
+        if let Ok(encrypt) = target.crypto.encrypt(event.to_xml().as_bytes()) {
+            let body = format!(
+                "<xml><ToUserName><![CDATA[{corp_id}]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt><AgentID><![CDATA[]]></AgentID></xml>"
+            );
+            for attempt in 1..=inner.callback_attempts {
+                record.attempts = attempt;
+                let timestamp = now.to_string();
+                let nonce = crate::state::random_id("", 10);
+                let signature = target.crypto.sign(&timestamp, &nonce, &encrypt).to_hex();
+                let sep = if target.url.contains('?') { '&' } else { '?' };
+                let url = format!(
+                    "{}{sep}msg_signature={signature}&timestamp={timestamp}&nonce={nonce}",
+                    target.url
+                );
+                let sent =
+                    inner.http.post(&url).header("content-type", "text/xml").body(body.clone()).send().await;
+                match sent {
+                    Ok(resp) if resp.status().is_success() => {
+                        record.delivered = true;
+                        break;
+                    }
+                    Ok(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                    Err(e) if e.is_timeout() => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                }
+            }
+        }
+    }
+    inner.lock().callbacks.push(record);
+    inner.changed.notify_waiters();
+}
+
+/// A simulated WeChat customer of one Kf account. Each action appends to the account's message
+/// log (what `sync_msg` returns) and pushes a callback.
+#[derive(Debug, Clone)]
+pub struct Customer {
+    sim: SimHandle,
+    open_kfid: String,
+    external_userid: String,
+}
+
+impl Customer {
+    /// The customer's `external_userid`.
+    pub fn external_userid(&self) -> &str {
+        &self.external_userid
+    }
+
+    /// The account they talk to.
+    pub fn open_kfid(&self) -> &str {
+        &self.open_kfid
+    }
+
+    /// Sets the nickname `customer/batchget` reports.
+    pub fn set_nickname(&self, nickname: &str) {
+        self.sim.inner.lock().customers.insert(self.external_userid.clone(), nickname.to_owned());
+    }
+
+    /// Enters the chat (an `enter_session` event, empty scene). Returns the `welcome_code` when
+    /// one may be used (no customer message and no welcome within 48 h).
+    pub fn enter(&self) -> Option<String> {
+        self.enter_with("", "")
+    }
+
+    /// Enters the chat through a contact link with `scene` and `scene_param`.
+    pub fn enter_with(&self, scene: &str, scene_param: &str) -> Option<String> {
+        let code =
+            self.sim.inner.lock().customer_enter(&self.open_kfid, &self.external_userid, scene, scene_param);
+        self.sim.notify(&self.open_kfid);
+        code
+    }
+
+    /// Sends `{"msgtype": T, T: payload}` (any message kind of kf-api.md §5.2); returns its msgid.
+    pub fn send(&self, content: Value) -> String {
+        let msgid = self.sim.inner.lock().customer_message(&self.open_kfid, &self.external_userid, content);
+        self.sim.notify(&self.open_kfid);
+        msgid
+    }
+
+    /// Says `text`.
+    pub fn say(&self, text: &str) -> String {
+        self.send(json!({"msgtype": "text", "text": {"content": text}}))
+    }
+
+    /// Clicks a menu `click` item: a text with `menu_id` (does not reopen the 48 h window of a
+    /// session that already had a customer message).
+    pub fn click_menu(&self, menu_id: &str, content: &str) -> String {
+        self.send(json!({"msgtype": "text", "text": {"content": content, "menu_id": menu_id}}))
+    }
+
+    /// Sends an image; the bytes become a media id `media/get` serves.
+    pub fn send_image(&self, bytes: impl Into<bytes::Bytes>) -> String {
+        self.send_media("image", "image.jpg", bytes.into())
+    }
+
+    /// Sends a file named `filename`.
+    pub fn send_file(&self, filename: &str, bytes: impl Into<bytes::Bytes>) -> String {
+        self.send_media("file", filename, bytes.into())
+    }
+
+    /// Sends media of `kind` (`image`, `voice`, `video`, `file`); the bytes become a media id
+    /// `media/get` serves.
+    pub fn send_media(&self, kind: &str, filename: &str, bytes: bytes::Bytes) -> String {
+        let media_id = self.sim.inner.lock().store_media(kind, filename, None, bytes);
+        self.send(json!({"msgtype": kind, kind: {"media_id": media_id}}))
+    }
+
+    /// Shares a location.
+    pub fn send_location(&self, name: &str, latitude: f64, longitude: f64) -> String {
+        self.send(json!({"msgtype": "location",
+                         "location": {"name": name, "latitude": latitude, "longitude": longitude}}))
+    }
+
+    /// Recalls one of their messages (a `user_recall_msg` event).
+    pub fn recall(&self, msgid: &str) {
+        self.sim.inner.lock().customer_recall(&self.open_kfid, &self.external_userid, msgid);
+        self.sim.notify(&self.open_kfid);
+    }
+
+    /// What the bot sent this customer, in order.
+    pub fn replies(&self) -> Vec<SentMessage> {
+        self.sim
+            .sent()
+            .into_iter()
+            .filter(|s| s.touser == self.external_userid && s.open_kfid == self.open_kfid)
+            .collect()
+    }
+
+    /// Waits until the bot sent this customer at least `n` messages, or `timeout` passes.
+    pub async fn wait_for_replies(&self, n: usize, timeout: Duration) -> Vec<SentMessage> {
+        let (kf, user) = (self.open_kfid.clone(), self.external_userid.clone());
+        self.sim
+            .wait_until(timeout, |s| {
+                s.sent.iter().filter(|m| m.touser == user && m.open_kfid == kf).count() >= n
+            })
+            .await;
+        self.replies()
+    }
+}
