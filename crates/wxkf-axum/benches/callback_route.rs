@@ -1,0 +1,2 @@
+//! Benchmark of the callback route (in progress).
+fn main() {}

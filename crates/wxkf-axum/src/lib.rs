@@ -1,0 +1,1 @@
+//! axum routes for WeCom Kf callbacks (in progress).
