@@ -344,3 +344,120 @@ async fn history_before_the_first_start_is_skipped_but_the_waking_message_is_ans
     bot.idle().await;
     assert_eq!(*rec.customer.lock().unwrap(), ["m1"]);
 }
+
+/// Fails (or panics) on texts that say so; counts attempts and dead letters.
+#[derive(Clone, Default)]
+struct Flaky {
+    attempts: Arc<Mutex<Vec<String>>>,
+    dead: Arc<Mutex<Vec<String>>>,
+    refusals: Arc<Mutex<Vec<String>>>,
+}
+
+#[async_trait]
+impl Handler for Flaky {
+    async fn on_customer_message(&self, ctx: &ReplyContext, msg: &Message) -> Result<(), HandlerError> {
+        self.attempts.lock().unwrap().push(msg.msgid.clone());
+        let MessageContent::Text(t) = &msg.content else { return Ok(()) };
+        match t.content.as_str() {
+            "fail" => Err("always fails".into()),
+            "panic" => panic!("handler bug"),
+            "six" => {
+                for i in 0..6 {
+                    if let Err(e) = ctx.reply_text(&format!("reply {i}")).await {
+                        self.refusals.lock().unwrap().push(e.to_string());
+                    }
+                }
+                assert_eq!(ctx.budget().remaining, 0);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn on_dead_letter(&self, msg: &Message, _error: &HandlerError) {
+        self.dead.lock().unwrap().push(msg.msgid.clone());
+    }
+}
+
+#[tokio::test]
+async fn a_failing_handler_is_retried_then_dead_lettered_and_the_cursor_moves_on() {
+    let pages = Pages::default();
+    pages.set("", "c1", false, vec![text("m1", "fail"), text("m2", "panic"), text("m3", "ok")]);
+    let server = mock_api(&pages).await;
+    let flaky = Flaky::default();
+    let store = Arc::new(MemoryCursorStore::default());
+    let bot = Bot::builder(client(&server), flaky.clone())
+        .cursor_store_arc(store.clone())
+        .config(BotConfig::default().with_retries(2, Duration::from_millis(1)))
+        .build();
+    callback(&app(&bot)).await;
+    bot.idle().await;
+    assert_eq!(*flaky.attempts.lock().unwrap(), ["m1", "m1", "m1", "m2", "m2", "m2", "m3"]);
+    assert_eq!(*flaky.dead.lock().unwrap(), ["m1", "m2"]);
+    assert_eq!(store.load(KFID).await.unwrap().as_deref(), Some("c1"));
+    // the open_kfid is not stalled by the panic: the next callback pulls again
+    pages.set("c1", "c2", false, vec![text("m4", "ok")]);
+    callback(&app(&bot)).await;
+    bot.idle().await;
+    assert_eq!(flaky.attempts.lock().unwrap().last().map(String::as_str), Some("m4"));
+}
+
+#[tokio::test]
+async fn a_sixth_reply_is_refused_locally_without_calling_the_api() {
+    let pages = Pages::default();
+    pages.set("", "c1", false, vec![text("m1", "six")]);
+    let server = mock_api(&pages).await;
+    let flaky = Flaky::default();
+    let bot = bot_with(&server, flaky.clone());
+    callback(&app(&bot)).await;
+    bot.idle().await;
+    assert_eq!(sent_texts(&server).await.len(), 5);
+    let refusals = flaky.refusals.lock().unwrap();
+    assert_eq!(refusals.len(), 1);
+    assert!(refusals[0].contains("allows 0 more message"), "{}", refusals[0]);
+    assert!(flaky.dead.lock().unwrap().is_empty());
+}
+
+fn bot_with(server: &MockServer, handler: impl Handler) -> Bot {
+    Bot::builder(client(server), handler)
+        .cursor_store(MemoryCursorStore::default())
+        .config(BotConfig::default().with_retries(0, Duration::from_millis(1)))
+        .build()
+}
+
+#[tokio::test]
+async fn a_crash_before_the_cursor_is_saved_redelivers_and_dedupe_hides_it() {
+    // the store refuses the first save, as if the process died right after the handler ran
+    #[derive(Default)]
+    struct FailOnce {
+        inner: MemoryCursorStore,
+        failed: AtomicUsize,
+    }
+    #[async_trait]
+    impl CursorStore for FailOnce {
+        async fn load(&self, k: &str) -> std::io::Result<Option<String>> {
+            self.inner.load(k).await
+        }
+        async fn save(&self, k: &str, c: &str) -> std::io::Result<()> {
+            if self.failed.fetch_add(1, Ordering::SeqCst) == 0 {
+                return Err(std::io::Error::other("disk full"));
+            }
+            self.inner.save(k, c).await
+        }
+    }
+    let pages = Pages::default();
+    pages.set("", "c1", false, vec![text("m1", "hello")]);
+    let server = mock_api(&pages).await;
+    let rec = Recorder::default();
+    let store = Arc::new(FailOnce::default());
+    let bot = bot(&server, rec.clone(), store.clone());
+    callback(&app(&bot)).await;
+    bot.idle().await;
+    assert_eq!(store.load(KFID).await.unwrap(), None, "not saved");
+    callback(&app(&bot)).await; // the page is pulled again from the old cursor
+    bot.idle().await;
+    assert_eq!(pages.calls.load(Ordering::SeqCst), 2);
+    assert_eq!(*rec.customer.lock().unwrap(), ["m1"], "re-delivered, not re-answered");
+    assert_eq!(sent_texts(&server).await.len(), 1);
+    assert_eq!(store.load(KFID).await.unwrap().as_deref(), Some("c1"));
+}

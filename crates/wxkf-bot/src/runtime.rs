@@ -347,10 +347,20 @@ impl Inner {
         let mut attempt = 0u32;
         loop {
             let ctx = self.context(kfid, user, msg);
-            let result: Result<(), HandlerError> = match (msg.origin, msg.event()) {
-                (Origin::Customer, _) => self.handler.on_customer_message(&ctx, msg).await,
-                (Origin::Event, Some(event)) => self.handler.on_event(&ctx, msg, event).await,
-                _ => self.handler.on_servicer_message(msg).await,
+            let handler = Arc::clone(&self.handler);
+            let owned = msg.clone();
+            // on its own task, so that a panicking handler counts as a failure instead of
+            // killing the pull (which would stall this open_kfid for good)
+            let run = tokio::spawn(async move {
+                match (owned.origin, owned.event()) {
+                    (Origin::Customer, _) => handler.on_customer_message(&ctx, &owned).await,
+                    (Origin::Event, Some(event)) => handler.on_event(&ctx, &owned, event).await,
+                    _ => handler.on_servicer_message(&owned).await,
+                }
+            });
+            let result: Result<(), HandlerError> = match run.await {
+                Ok(r) => r,
+                Err(join) => Err(format!("handler panicked: {join}").into()),
             };
             match result {
                 Ok(()) => break,
