@@ -173,9 +173,13 @@ fn app(bot: &Bot) -> Router {
 }
 
 async fn callback(app: &Router) {
+    callback_for(app, KFID).await;
+}
+
+async fn callback_for(app: &Router, kfid: &str) {
     let c = crypto();
     let plain = format!(
-        "<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><CreateTime>{}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[kf_msg_or_event]]></Event><Token><![CDATA[SYNCTOKEN]]></Token><OpenKfId><![CDATA[{KFID}]]></OpenKfId></xml>",
+        "<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><CreateTime>{}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[kf_msg_or_event]]></Event><Token><![CDATA[SYNCTOKEN]]></Token><OpenKfId><![CDATA[{kfid}]]></OpenKfId></xml>",
         now()
     );
     let encrypt = c.encrypt(plain.as_bytes()).unwrap();
@@ -460,4 +464,42 @@ async fn a_crash_before_the_cursor_is_saved_redelivers_and_dedupe_hides_it() {
     assert_eq!(*rec.customer.lock().unwrap(), ["m1"], "re-delivered, not re-answered");
     assert_eq!(sent_texts(&server).await.len(), 1);
     assert_eq!(store.load(KFID).await.unwrap().as_deref(), Some("c1"));
+}
+
+#[tokio::test]
+async fn different_open_kfids_are_pulled_in_parallel() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/cgi-bin/gettoken"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(
+                json!({"errcode": 0, "errmsg": "ok", "access_token": "AT", "expires_in": 7200}),
+            ),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/cgi-bin/kf/sync_msg"))
+        .respond_with(|req: &Request| {
+            let body: Value = serde_json::from_slice(&req.body).unwrap();
+            let kfid = body["open_kfid"].as_str().unwrap().to_owned();
+            let msg = json!({"msgid": format!("m-{kfid}"), "open_kfid": kfid, "external_userid": "wm", "send_time": now(),
+                             "origin": 5, "msgtype": "text", "text": {"content": "x"}});
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"errcode": 0, "errmsg": "ok", "next_cursor": "c1", "has_more": 0, "msg_list": [msg]}))
+                .set_delay(Duration::from_millis(500))
+        })
+        .mount(&server)
+        .await;
+    let rec = Recorder::default();
+    let bot = bot(&server, rec.clone(), Arc::new(MemoryCursorStore::default()));
+    let app = app(&bot);
+    let started = std::time::Instant::now();
+    tokio::join!(callback_for(&app, "wkA"), callback_for(&app, "wkB"), callback_for(&app, "wkC"));
+    bot.idle().await;
+    let took = started.elapsed();
+    let mut seen = rec.servicer.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(seen, ["m-wkA", "m-wkB", "m-wkC"]);
+    assert!(took < Duration::from_millis(1300), "three 500 ms pulls took {took:?}: not in parallel");
 }
