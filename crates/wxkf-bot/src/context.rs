@@ -32,12 +32,19 @@ pub struct Budget {
 #[derive(Debug, Default)]
 pub(crate) struct Budgets {
     map: Mutex<HashMap<(String, String), Budget>>,
+    // customer messages seen, to sweep closed windows now and then
+    spoken: std::sync::atomic::AtomicU64,
 }
 
 impl Budgets {
     /// A customer message opens (or renews) the window.
     pub(crate) fn customer_spoke(&self, open_kfid: &str, external_userid: &str, send_time: u64) {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        // bounded: closed windows are forgotten every 4096 customer messages
+        if self.spoken.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 4096 == 4095 {
+            let now = now_secs();
+            map.retain(|_, b| b.expires_at > now);
+        }
         let entry = map
             .entry((open_kfid.to_owned(), external_userid.to_owned()))
             .or_insert(Budget { remaining: 0, expires_at: 0 });
