@@ -503,3 +503,38 @@ async fn different_open_kfids_are_pulled_in_parallel() {
     assert_eq!(seen, ["m-wkA", "m-wkB", "m-wkC"]);
     assert!(took < Duration::from_millis(1300), "three 500 ms pulls took {took:?}: not in parallel");
 }
+
+#[tokio::test]
+async fn shutdown_finishes_the_running_pull_persists_its_cursor_and_takes_no_more() {
+    let pages = Pages { delay: Duration::from_millis(300), ..Pages::default() };
+    pages.set("", "c1", false, vec![text("m1", "hello")]);
+    let server = mock_api(&pages).await;
+    let rec = Recorder::default();
+    let store = Arc::new(MemoryCursorStore::default());
+    let bot = bot(&server, rec.clone(), store.clone());
+    let app = app(&bot);
+    callback(&app).await; // the pull is now waiting on the slow sync_msg
+    bot.shutdown().await;
+    assert_eq!(*rec.customer.lock().unwrap(), ["m1"], "in-flight work finished");
+    assert_eq!(store.load(KFID).await.unwrap().as_deref(), Some("c1"), "cursor persisted");
+    let event = wxkf_types::callback::CallbackEvent::parse(&format!(
+        "<xml><Event>kf_msg_or_event</Event><Token>SYNCTOKEN</Token><OpenKfId>{KFID}</OpenKfId></xml>"
+    ))
+    .unwrap();
+    assert_eq!(bot.dispatch(&event), wxkf_bot::Dispatch::ShuttingDown);
+    callback(&app).await; // still answered, but nothing is pulled
+    bot.idle().await;
+    assert_eq!(pages.calls.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn dispatch_outside_a_runtime_does_not_panic() {
+    let server_uri = "http://127.0.0.1:9"; // never contacted
+    let client = Client::builder(CORP_ID, "SECRET-none").base_url(server_uri).build().unwrap();
+    let bot = Bot::builder(client, Recorder::default()).cursor_store(MemoryCursorStore::default()).build();
+    let event = wxkf_types::callback::CallbackEvent::parse(
+        "<xml><Event>kf_msg_or_event</Event><Token>T</Token><OpenKfId>wk</OpenKfId></xml>",
+    )
+    .unwrap();
+    assert_eq!(bot.dispatch(&event), wxkf_bot::Dispatch::Ignored);
+}

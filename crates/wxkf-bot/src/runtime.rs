@@ -226,11 +226,15 @@ impl Bot {
         if slot.running {
             return Dispatch::Coalesced;
         }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            warn!("Bot::dispatch called outside a Tokio runtime: the pull waits for the next callback");
+            return Dispatch::Ignored;
+        };
         slot.running = true;
         inner.active.fetch_add(1, Ordering::SeqCst);
         let inner = Arc::clone(inner);
         let open_kfid = open_kfid.to_owned();
-        tokio::spawn(async move { inner.worker(open_kfid).await });
+        runtime.spawn(async move { inner.worker(open_kfid).await });
         Dispatch::Started
     }
 
