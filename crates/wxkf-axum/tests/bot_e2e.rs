@@ -98,6 +98,13 @@ async fn mock_api(pages: &Pages) -> MockServer {
         .respond_with(pages.clone())
         .mount(&server)
         .await;
+    Mock::given(method("POST"))
+        .and(path("/cgi-bin/media/upload"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"errcode": 0, "errmsg": "ok", "type": "image", "media_id": "MEDIA1", "created_at": "1380000000"}),
+        ))
+        .mount(&server)
+        .await;
     for p in ["/cgi-bin/kf/send_msg", "/cgi-bin/kf/send_msg_on_event"] {
         Mock::given(method("POST"))
             .and(path(p))
@@ -141,6 +148,8 @@ impl Handler for Recorder {
         if let MessageContent::Text(t) = &msg.content {
             if t.content == "long" {
                 ctx.reply_text(&"中".repeat(1667)).await?;
+            } else if t.content == "pic" {
+                ctx.reply_image("cat.png", vec![0x89u8; 64]).await?;
             } else {
                 ctx.reply_text(&format!("echo: {}", t.content)).await?;
             }
@@ -537,4 +546,29 @@ fn dispatch_outside_a_runtime_does_not_panic() {
     )
     .unwrap();
     assert_eq!(bot.dispatch(&event), wxkf_bot::Dispatch::Ignored);
+}
+
+#[tokio::test]
+async fn an_image_reply_is_uploaded_then_sent() {
+    let pages = Pages::default();
+    pages.set("", "c1", false, vec![text("m1", "pic")]);
+    let server = mock_api(&pages).await;
+    let bot = bot(&server, Recorder::default(), Arc::new(MemoryCursorStore::default()));
+    callback(&app(&bot)).await;
+    bot.idle().await;
+    let reqs = server.received_requests().await.unwrap();
+    let paths: Vec<&str> = reqs
+        .iter()
+        .map(|r| r.url.path())
+        .filter(|p| p.starts_with("/cgi-bin/kf/send") || p.starts_with("/cgi-bin/media"))
+        .collect();
+    assert_eq!(paths, ["/cgi-bin/media/upload", "/cgi-bin/kf/send_msg"]);
+    let sent: Value =
+        serde_json::from_slice(&reqs.iter().find(|r| r.url.path() == "/cgi-bin/kf/send_msg").unwrap().body)
+            .unwrap();
+    assert_eq!(
+        (sent["msgtype"].as_str(), sent["image"]["media_id"].as_str()),
+        (Some("image"), Some("MEDIA1"))
+    );
+    assert_eq!(sent["touser"], "wmCUST");
 }

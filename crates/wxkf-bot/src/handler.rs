@@ -26,8 +26,10 @@ pub trait Handler: Send + Sync + 'static {
         Ok(())
     }
 
-    /// What a servicer or the API sent (origin 5), and items of an origin this crate does not
-    /// know. Read-only: there is no reply context. Ignored by default.
+    /// Everything that is neither a customer message nor a parsed event: what a servicer or the
+    /// API sent (origin 5), items of an origin this crate does not know, and origin-4 items whose
+    /// event did not parse (`MessageContent::Malformed`). Read-only: there is no reply context.
+    /// Ignored by default.
     async fn on_servicer_message(&self, msg: &Message) -> Result<(), HandlerError> {
         let _ = msg;
         Ok(())
