@@ -95,6 +95,8 @@ impl<F: Fn(Callback) + Send + Sync + 'static> CallbackHandler for F {
 struct Shared {
     config: CallbackConfig,
     handler: Box<dyn CallbackHandler>,
+    // false while the receiver shuts down: POSTs then get 503 so WeCom delivers them again later
+    accepting: Box<dyn Fn() -> bool + Send + Sync>,
 }
 
 /// The callback route for `config.path()`, handing every verified callback to `handler`.
@@ -103,13 +105,25 @@ pub fn callback_router<S>(config: CallbackConfig, handler: impl CallbackHandler)
 where
     S: Clone + Send + Sync + 'static,
 {
+    router(config, Box::new(handler), Box::new(|| true))
+}
+
+fn router<S>(
+    config: CallbackConfig,
+    handler: Box<dyn CallbackHandler>,
+    accepting: Box<dyn Fn() -> bool + Send + Sync>,
+) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
     let path = config.path.clone();
-    let shared = Arc::new(Shared { config, handler: Box::new(handler) });
+    let shared = Arc::new(Shared { config, handler, accepting });
     Router::new().route(&path, get(verify_url).post(receive)).with_state(shared)
 }
 
 /// The callback route wired to `bot`: `kf_msg_or_event` starts a pull; other events are logged
-/// at debug level and dropped (see [`bot_router_with`] to receive them).
+/// at debug level and dropped (see [`bot_router_with`] to receive them). Once the bot shuts
+/// down, POSTs get 503 so that WeCom delivers them again (to this server restarted, or another).
 pub fn bot_router<S>(config: CallbackConfig, bot: Bot) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
@@ -125,13 +139,15 @@ pub fn bot_router_with<S>(config: CallbackConfig, bot: Bot, others: impl Callbac
 where
     S: Clone + Send + Sync + 'static,
 {
-    callback_router(config, move |cb: Callback| match &cb.event {
+    let probe = bot.clone();
+    let handler = move |cb: Callback| match &cb.event {
         CallbackEvent::KfMsgOrEvent { .. } => match bot.dispatch(&cb.event) {
-            Dispatch::ShuttingDown => warn!("callback during shutdown: dropped (WeCom will call again)"),
+            Dispatch::ShuttingDown => warn!("callback during shutdown: dropped (the next pull fetches it)"),
             d => debug!(dispatch = ?d, "kf_msg_or_event"),
         },
         _ => others.handle(cb),
-    })
+    };
+    router(config, Box::new(handler), Box::new(move || !probe.is_shutting_down()))
 }
 
 fn event_name(event: &CallbackEvent) -> String {
@@ -255,6 +271,9 @@ async fn receive(
         .map_err(|e| crypto_reject(&e))?;
     let event =
         CallbackEvent::parse(&plaintext).map_err(|e| reject(StatusCode::BAD_REQUEST, "bad event", &e))?;
+    if !(shared.accepting)() {
+        return Err(reject(StatusCode::SERVICE_UNAVAILABLE, "shutting down", &"WeCom will deliver it again"));
+    }
     shared.handler.handle(Callback { event, plaintext, timestamp: q.timestamp });
     Ok(plain("success"))
 }

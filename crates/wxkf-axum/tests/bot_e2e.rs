@@ -531,7 +531,15 @@ async fn shutdown_finishes_the_running_pull_persists_its_cursor_and_takes_no_mor
     ))
     .unwrap();
     assert_eq!(bot.dispatch(&event), wxkf_bot::Dispatch::ShuttingDown);
-    callback(&app).await; // still answered, but nothing is pulled
+    // refused with 503 so WeCom delivers it again later; nothing is pulled
+    let c = crypto();
+    let encrypt = c.encrypt(b"<xml><Event>kf_msg_or_event</Event><Token>SYNCTOKEN</Token></xml>").unwrap();
+    let sig = c.sign("1", "n", &encrypt).to_hex();
+    let req = HttpRequest::post(format!("/wxkf/callback?msg_signature={sig}&timestamp=1&nonce=n"))
+        .body(Body::from(format!("<xml><Encrypt>{encrypt}</Encrypt></xml>")))
+        .unwrap();
+    assert_eq!(app.clone().oneshot(req).await.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(bot.is_shutting_down());
     bot.idle().await;
     assert_eq!(pages.calls.load(Ordering::SeqCst), 1);
 }

@@ -249,6 +249,11 @@ impl Bot {
         info!("wxkf bot stopped");
     }
 
+    /// Whether [`shutdown`](Self::shutdown) was called (callbacks are then refused).
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.closing.load(Ordering::SeqCst)
+    }
+
     /// Waits until no pull is running (tests and orderly restarts).
     pub async fn idle(&self) {
         loop {
