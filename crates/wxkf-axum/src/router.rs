@@ -1,0 +1,279 @@
+//! The callback route: URL verification (GET) and event delivery (POST).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{RawQuery, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tracing::{debug, warn};
+use wxkf_bot::{Bot, Dispatch};
+use wxkf_crypto::{CallbackCrypto, CallbackQuery};
+use wxkf_types::callback::CallbackEvent;
+
+/// The path [`CallbackConfig`] uses unless told otherwise.
+pub const DEFAULT_PATH: &str = "/wxkf/callback";
+/// Largest POST body accepted by default (64 KiB; Kf callbacks are well under 1 KiB).
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
+/// How the callback route verifies and where it listens.
+#[derive(Debug, Clone)]
+pub struct CallbackConfig {
+    crypto: Arc<CallbackCrypto>,
+    path: String,
+    body_limit: usize,
+    replay_window: Option<Duration>,
+}
+
+impl CallbackConfig {
+    /// Verifies with `crypto` (Token, EncodingAESKey and your CorpID as receive id), at
+    /// [`DEFAULT_PATH`], with [`DEFAULT_BODY_LIMIT`] and no replay window.
+    pub fn new(crypto: CallbackCrypto) -> Self {
+        CallbackConfig {
+            crypto: Arc::new(crypto),
+            path: DEFAULT_PATH.to_owned(),
+            body_limit: DEFAULT_BODY_LIMIT,
+            replay_window: None,
+        }
+    }
+
+    /// Listens at `path` (must start with `/`).
+    pub fn with_path(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into();
+        self
+    }
+
+    /// Rejects POST bodies over `limit` bytes with 413.
+    pub fn with_body_limit(mut self, limit: usize) -> Self {
+        self.body_limit = limit;
+        self
+    }
+
+    /// Rejects callbacks whose `timestamp` is more than `window` away from now (a captured
+    /// callback replayed later). WeCom retries within about 20 seconds; a few minutes is a
+    /// safe window.
+    pub fn with_replay_window(mut self, window: Duration) -> Self {
+        self.replay_window = Some(window);
+        self
+    }
+
+    /// The route's path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+}
+
+/// One verified, decrypted callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Callback {
+    /// The parsed event: `kf_msg_or_event`, `kf_account_auth_change`, or any other event or
+    /// message that arrives on the same URL as [`CallbackEvent::Other`].
+    pub event: CallbackEvent,
+    /// The decrypted plaintext exactly as WeCom sent it (XML or JSON).
+    pub plaintext: String,
+    /// The query's `timestamp`, as sent.
+    pub timestamp: String,
+}
+
+/// Receives verified callbacks. Called on the request's task before `success` is answered:
+/// hand the callback on (channel, `tokio::spawn`, [`Bot::dispatch`]) and return at once.
+pub trait CallbackHandler: Send + Sync + 'static {
+    /// Takes one callback.
+    fn handle(&self, callback: Callback);
+}
+
+impl<F: Fn(Callback) + Send + Sync + 'static> CallbackHandler for F {
+    fn handle(&self, callback: Callback) {
+        self(callback)
+    }
+}
+
+struct Shared {
+    config: CallbackConfig,
+    handler: Box<dyn CallbackHandler>,
+    // false while the receiver shuts down: POSTs then get 503 so WeCom delivers them again later
+    accepting: Box<dyn Fn() -> bool + Send + Sync>,
+}
+
+/// The callback route for `config.path()`, handing every verified callback to `handler`.
+/// Generic over the state `S` so that it merges into your own `Router<S>`.
+pub fn callback_router<S>(config: CallbackConfig, handler: impl CallbackHandler) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    router(config, Box::new(handler), Box::new(|| true))
+}
+
+fn router<S>(
+    config: CallbackConfig,
+    handler: Box<dyn CallbackHandler>,
+    accepting: Box<dyn Fn() -> bool + Send + Sync>,
+) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let path = config.path.clone();
+    let shared = Arc::new(Shared { config, handler, accepting });
+    Router::new().route(&path, get(verify_url).post(receive)).with_state(shared)
+}
+
+/// The callback route wired to `bot`: `kf_msg_or_event` starts a pull; other events are logged
+/// at debug level and dropped (see [`bot_router_with`] to receive them). Once the bot shuts
+/// down, POSTs get 503 so that WeCom delivers them again (to this server restarted, or another).
+pub fn bot_router<S>(config: CallbackConfig, bot: Bot) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    bot_router_with(config, bot, |cb: Callback| {
+        debug!(event = ?event_name(&cb.event), "callback not for the bot: dropped");
+    })
+}
+
+/// The callback route wired to `bot`, with every callback that is not a `kf_msg_or_event`
+/// (e.g. `kf_account_auth_change`, or other WeCom events on the same URL) given to `others`.
+pub fn bot_router_with<S>(config: CallbackConfig, bot: Bot, others: impl CallbackHandler) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let probe = bot.clone();
+    let handler = move |cb: Callback| match &cb.event {
+        CallbackEvent::KfMsgOrEvent { .. } => match bot.dispatch(&cb.event) {
+            Dispatch::ShuttingDown => warn!("callback during shutdown: dropped (the next pull fetches it)"),
+            d => debug!(dispatch = ?d, "kf_msg_or_event"),
+        },
+        _ => others.handle(cb),
+    };
+    router(config, Box::new(handler), Box::new(move || !probe.is_shutting_down()))
+}
+
+fn event_name(event: &CallbackEvent) -> String {
+    match event {
+        CallbackEvent::KfMsgOrEvent { .. } => "kf_msg_or_event".to_owned(),
+        CallbackEvent::KfAccountAuthChange { .. } => "kf_account_auth_change".to_owned(),
+        CallbackEvent::Other { msg_type, event, .. } => {
+            format!("{msg_type}/{}", event.as_deref().unwrap_or(""))
+        }
+        _ => "unknown".to_owned(),
+    }
+}
+
+/// A refused callback: the status and short reason the response carries, and the detail that
+/// only the log gets (never a secret: crypto errors hold none).
+struct Rejection {
+    status: StatusCode,
+    reason: &'static str,
+    detail: String,
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        warn!(status = self.status.as_u16(), reason = self.reason, detail = %self.detail, "callback rejected");
+        (self.status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], self.reason).into_response()
+    }
+}
+
+fn reject(status: StatusCode, reason: &'static str, detail: &dyn std::fmt::Display) -> Rejection {
+    Rejection { status, reason, detail: detail.to_string() }
+}
+
+fn crypto_reject(e: &wxkf_crypto::Error) -> Rejection {
+    use wxkf_crypto::Error as E;
+    let (status, reason) = match e {
+        E::MalformedSignature | E::SignatureMismatch => (StatusCode::UNAUTHORIZED, "bad signature"),
+        E::ReceiveIdMismatch { .. } => (StatusCode::FORBIDDEN, "wrong receive id"),
+        E::InvalidEnvelope { .. } => (StatusCode::BAD_REQUEST, "bad body"),
+        _ => (StatusCode::BAD_REQUEST, "cannot decrypt"),
+    };
+    let detail = format!("{e} (code {}; {})", e.code(), e.hint());
+    reject(status, reason, &detail)
+}
+
+struct Query {
+    msg_signature: String,
+    timestamp: String,
+    nonce: String,
+    echostr: Option<String>,
+}
+
+fn read_query(raw: Option<String>) -> Result<Query, Rejection> {
+    let q = CallbackQuery::parse(raw.as_deref().unwrap_or(""));
+    match (q.msg_signature, q.timestamp, q.nonce) {
+        (Some(msg_signature), Some(timestamp), Some(nonce)) => {
+            Ok(Query { msg_signature, timestamp, nonce, echostr: q.echostr })
+        }
+        _ => Err(reject(
+            StatusCode::BAD_REQUEST,
+            "missing msg_signature, timestamp or nonce",
+            &"query lacks a parameter",
+        )),
+    }
+}
+
+fn check_replay(config: &CallbackConfig, timestamp: &str) -> Result<(), Rejection> {
+    let Some(window) = config.replay_window else { return Ok(()) };
+    let Ok(ts) = timestamp.trim().parse::<u64>() else {
+        return Err(reject(StatusCode::BAD_REQUEST, "bad timestamp", &"timestamp is not a number"));
+    };
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    if now.abs_diff(ts) > window.as_secs() {
+        let detail = format!("timestamp {ts} is {}s from now", now.abs_diff(ts));
+        return Err(reject(StatusCode::BAD_REQUEST, "stale timestamp", &detail));
+    }
+    Ok(())
+}
+
+fn plain(body: impl Into<Body>) -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body.into()).into_response()
+}
+
+async fn verify_url(
+    State(shared): State<Arc<Shared>>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, Rejection> {
+    let q = read_query(raw)?;
+    let Some(echostr) = q.echostr else {
+        return Err(reject(StatusCode::BAD_REQUEST, "missing echostr", &"URL verification without echostr"));
+    };
+    check_replay(&shared.config, &q.timestamp)?;
+    match shared.config.crypto.verify_url(&q.msg_signature, &q.timestamp, &q.nonce, &echostr) {
+        Ok(echo) => Ok(plain(echo)),
+        Err(e) => Err(crypto_reject(&e)),
+    }
+}
+
+async fn receive(
+    State(shared): State<Arc<Shared>>,
+    RawQuery(raw): RawQuery,
+    req: Request,
+) -> Result<Response, Rejection> {
+    let q = read_query(raw)?;
+    let body = match axum::body::to_bytes(req.into_body(), shared.config.body_limit).await {
+        Ok(b) => b,
+        Err(e) => {
+            let too_large = e.into_inner().downcast_ref::<http_body_util::LengthLimitError>().is_some();
+            return Err(if too_large {
+                reject(StatusCode::PAYLOAD_TOO_LARGE, "body too large", &"over the body limit")
+            } else {
+                reject(StatusCode::BAD_REQUEST, "bad body", &"the body could not be read")
+            });
+        }
+    };
+    check_replay(&shared.config, &q.timestamp)?;
+    let plaintext = shared
+        .config
+        .crypto
+        .decrypt_message(&q.msg_signature, &q.timestamp, &q.nonce, &body)
+        .map_err(|e| crypto_reject(&e))?;
+    let event =
+        CallbackEvent::parse(&plaintext).map_err(|e| reject(StatusCode::BAD_REQUEST, "bad event", &e))?;
+    if !(shared.accepting)() {
+        return Err(reject(StatusCode::SERVICE_UNAVAILABLE, "shutting down", &"WeCom will deliver it again"));
+    }
+    shared.handler.handle(Callback { event, plaintext, timestamp: q.timestamp });
+    Ok(plain("success"))
+}

@@ -1,0 +1,582 @@
+//! End to end: a signed callback on the route → the bot pulls `sync_msg` from a mocked Kf API
+//! (wiremock) → the handler answers → the replies are observed on the mock.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request as HttpRequest, StatusCode};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use wiremock::matchers::{any, method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wxkf_axum::{CallbackConfig, bot_router};
+use wxkf_bot::{
+    Bot, BotConfig, CursorStore, FileCursorStore, Handler, HandlerError, MemoryCursorStore, ReplyContext,
+};
+use wxkf_client::{Client, RetryPolicy};
+use wxkf_crypto::CallbackCrypto;
+use wxkf_types::message::{Event, Message, MessageContent};
+
+const CORP_ID: &str = "wwe2ecorp";
+const KFID: &str = "wkE2E";
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+fn crypto() -> CallbackCrypto {
+    CallbackCrypto::new("QDG6eK", "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C", CORP_ID).unwrap()
+}
+
+/// `sync_msg` pages by request cursor ("" for none); counts the calls.
+#[derive(Clone, Default)]
+struct Pages {
+    pages: Arc<Mutex<HashMap<String, Value>>>,
+    calls: Arc<AtomicUsize>,
+    delay: Duration,
+}
+
+impl Pages {
+    fn set(&self, cursor: &str, next: &str, has_more: bool, msgs: Vec<Value>) {
+        self.pages.lock().unwrap().insert(
+            cursor.to_owned(),
+            json!({"errcode": 0, "errmsg": "ok", "next_cursor": next, "has_more": u8::from(has_more), "msg_list": msgs}),
+        );
+    }
+}
+
+impl Respond for Pages {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        let cursor = body["cursor"].as_str().unwrap_or("").to_owned();
+        assert_eq!(body["open_kfid"], KFID);
+        assert_eq!(body["token"], "SYNCTOKEN");
+        let page = self.pages.lock().unwrap().get(&cursor).cloned().unwrap_or_else(
+            || json!({"errcode": 0, "errmsg": "ok", "next_cursor": cursor, "has_more": 0, "msg_list": []}),
+        );
+        ResponseTemplate::new(200).set_body_json(page).set_delay(self.delay)
+    }
+}
+
+fn text(msgid: &str, content: &str) -> Value {
+    json!({"msgid": msgid, "open_kfid": KFID, "external_userid": "wmCUST", "send_time": now(), "origin": 3,
+           "msgtype": "text", "text": {"content": content}})
+}
+
+fn servicer(msgid: &str, content: &str) -> Value {
+    json!({"msgid": msgid, "open_kfid": KFID, "external_userid": "wmCUST", "send_time": now(), "origin": 5,
+           "servicer_userid": "zhangsan", "msgtype": "text", "text": {"content": content}})
+}
+
+fn enter_session(msgid: &str) -> Value {
+    json!({"msgid": msgid, "send_time": now(), "origin": 4, "msgtype": "event",
+           "event": {"event_type": "enter_session", "open_kfid": KFID, "external_userid": "wmNEW",
+                     "scene": "s", "scene_param": "", "welcome_code": "WELCOME1"}})
+}
+
+async fn mock_api(pages: &Pages) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/cgi-bin/gettoken"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(
+                json!({"errcode": 0, "errmsg": "ok", "access_token": "AT", "expires_in": 7200}),
+            ),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/cgi-bin/kf/sync_msg"))
+        .respond_with(pages.clone())
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/cgi-bin/media/upload"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"errcode": 0, "errmsg": "ok", "type": "image", "media_id": "MEDIA1", "created_at": "1380000000"}),
+        ))
+        .mount(&server)
+        .await;
+    for p in ["/cgi-bin/kf/send_msg", "/cgi-bin/kf/send_msg_on_event"] {
+        Mock::given(method("POST"))
+            .and(path(p))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"errcode": 0, "errmsg": "ok", "msgid": "sent"})),
+            )
+            .mount(&server)
+            .await;
+    }
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(418))
+        .with_priority(u8::MAX)
+        .named("catch-all: a request no test expected")
+        .expect(0)
+        .mount(&server)
+        .await;
+    server
+}
+
+fn client(server: &MockServer) -> Client {
+    // a secret unique to the server, so tests never share a token cache entry
+    Client::builder(CORP_ID, format!("SECRET-{}", server.address().port()))
+        .base_url(server.uri())
+        .retry_policy(RetryPolicy::none())
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+}
+
+#[derive(Clone, Default)]
+struct Recorder {
+    customer: Arc<Mutex<Vec<String>>>,
+    servicer: Arc<Mutex<Vec<String>>>,
+}
+
+#[async_trait]
+impl Handler for Recorder {
+    async fn on_customer_message(&self, ctx: &ReplyContext, msg: &Message) -> Result<(), HandlerError> {
+        self.customer.lock().unwrap().push(msg.msgid.clone());
+        if let MessageContent::Text(t) = &msg.content {
+            if t.content == "long" {
+                ctx.reply_text(&"中".repeat(1667)).await?;
+            } else if t.content == "pic" {
+                ctx.reply_image("cat.png", vec![0x89u8; 64]).await?;
+            } else {
+                ctx.reply_text(&format!("echo: {}", t.content)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_event(&self, ctx: &ReplyContext, _msg: &Message, event: &Event) -> Result<(), HandlerError> {
+        if let Event::EnterSession(_) = event {
+            ctx.send_welcome_text("welcome").await?;
+        }
+        Ok(())
+    }
+
+    async fn on_servicer_message(&self, msg: &Message) -> Result<(), HandlerError> {
+        self.servicer.lock().unwrap().push(msg.msgid.clone());
+        Ok(())
+    }
+}
+
+fn bot(server: &MockServer, handler: Recorder, store: Arc<dyn CursorStore>) -> Bot {
+    Bot::builder(client(server), handler)
+        .cursor_store_arc(store)
+        .config(BotConfig::default().with_retries(1, Duration::from_millis(1)))
+        .build()
+}
+
+fn app(bot: &Bot) -> Router {
+    bot_router(CallbackConfig::new(crypto()), bot.clone())
+}
+
+async fn callback(app: &Router) {
+    callback_for(app, KFID).await;
+}
+
+async fn callback_for(app: &Router, kfid: &str) {
+    let c = crypto();
+    let plain = format!(
+        "<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><CreateTime>{}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[kf_msg_or_event]]></Event><Token><![CDATA[SYNCTOKEN]]></Token><OpenKfId><![CDATA[{kfid}]]></OpenKfId></xml>",
+        now()
+    );
+    let encrypt = c.encrypt(plain.as_bytes()).unwrap();
+    let ts = now().to_string();
+    let sig = c.sign(&ts, "n1", &encrypt).to_hex();
+    let req = HttpRequest::post(format!("/wxkf/callback?msg_signature={sig}&timestamp={ts}&nonce=n1"))
+        .body(Body::from(format!("<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>")))
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(resp.into_body(), 100).await.unwrap();
+    assert_eq!(&body[..], b"success");
+}
+
+async fn sent_texts(server: &MockServer) -> Vec<(String, String)> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/cgi-bin/kf/send_msg")
+        .map(|r| {
+            let v: Value = serde_json::from_slice(&r.body).unwrap();
+            (v["touser"].as_str().unwrap().to_owned(), v["text"]["content"].as_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
+async fn welcomes(server: &MockServer) -> Vec<Value> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/cgi-bin/kf/send_msg_on_event")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect()
+}
+
+fn two_pages(pages: &Pages) {
+    pages.set(
+        "",
+        "c1",
+        true,
+        vec![text("m1", "hello"), enter_session("e1"), servicer("s1", "I am a servicer")],
+    );
+    pages.set("c1", "c2", true, vec![]); // an empty page that still has more
+    pages.set("c2", "c3", false, vec![text("m2", "world")]);
+}
+
+#[tokio::test]
+async fn one_callback_pulls_every_page_and_answers_each_message_once() {
+    let pages = Pages::default();
+    two_pages(&pages);
+    let server = mock_api(&pages).await;
+    let rec = Recorder::default();
+    let store = Arc::new(MemoryCursorStore::default());
+    let bot = bot(&server, rec.clone(), store.clone());
+    callback(&app(&bot)).await;
+    bot.idle().await;
+    assert_eq!(*rec.customer.lock().unwrap(), ["m1", "m2"]);
+    assert_eq!(*rec.servicer.lock().unwrap(), ["s1"], "servicer words go to their own hook");
+    assert_eq!(
+        sent_texts(&server).await,
+        [("wmCUST".to_owned(), "echo: hello".to_owned()), ("wmCUST".to_owned(), "echo: world".to_owned())],
+        "the servicer's words are never echoed"
+    );
+    let w = welcomes(&server).await;
+    assert_eq!(w.len(), 1);
+    assert_eq!(
+        (w[0]["code"].as_str(), w[0]["text"]["content"].as_str()),
+        (Some("WELCOME1"), Some("welcome"))
+    );
+    assert_eq!(pages.calls.load(Ordering::SeqCst), 3, "three pages, the empty one included");
+    assert_eq!(store.load(KFID).await.unwrap().as_deref(), Some("c3"));
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_same_callback_three_times_answers_each_message_once() {
+    let pages = Pages::default();
+    two_pages(&pages);
+    let server = mock_api(&pages).await;
+    let rec = Recorder::default();
+    let bot = bot(&server, rec.clone(), Arc::new(MemoryCursorStore::default()));
+    let app = app(&bot);
+    // twice at once, then once more after the first pull finished
+    tokio::join!(callback(&app), callback(&app));
+    bot.idle().await;
+    callback(&app).await;
+    bot.idle().await;
+    assert_eq!(*rec.customer.lock().unwrap(), ["m1", "m2"]);
+    assert_eq!(sent_texts(&server).await.len(), 2);
+    assert_eq!(welcomes(&server).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_burst_of_callbacks_is_coalesced_into_one_more_pull() {
+    let pages = Pages { delay: Duration::from_millis(300), ..Pages::default() };
+    pages.set("", "c1", false, vec![text("m1", "hi")]);
+    let server = mock_api(&pages).await;
+    let rec = Recorder::default();
+    let bot = bot(&server, rec.clone(), Arc::new(MemoryCursorStore::default()));
+    let app = app(&bot);
+    tokio::join!(callback(&app), callback(&app), callback(&app), callback(&app), callback(&app));
+    bot.idle().await;
+    let calls = pages.calls.load(Ordering::SeqCst);
+    assert!((1..=2).contains(&calls), "5 callbacks at once gave {calls} pulls");
+    assert_eq!(*rec.customer.lock().unwrap(), ["m1"]);
+}
+
+#[tokio::test]
+async fn restart_with_the_file_store_neither_repeats_nor_skips() {
+    let dir = std::env::temp_dir().join(format!("wxkf-axum-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("cursors.json");
+    let _ = std::fs::remove_file(&file);
+    let pages = Pages::default();
+    two_pages(&pages);
+    let server = mock_api(&pages).await;
+
+    let first = Recorder::default();
+    let bot1 = bot(&server, first.clone(), Arc::new(FileCursorStore::new(&file)));
+    callback(&app(&bot1)).await;
+    bot1.shutdown().await;
+    assert_eq!(*first.customer.lock().unwrap(), ["m1", "m2"]);
+
+    // while the bot was down, a new message arrived after c3
+    pages.set("c3", "c4", false, vec![text("m3", "again")]);
+    let second = Recorder::default();
+    let bot2 = bot(&server, second.clone(), Arc::new(FileCursorStore::new(&file)));
+    callback(&app(&bot2)).await;
+    bot2.shutdown().await;
+    assert_eq!(*second.customer.lock().unwrap(), ["m3"], "nothing re-answered, nothing skipped");
+    let texts: Vec<String> = sent_texts(&server).await.into_iter().map(|(_, t)| t).collect();
+    assert_eq!(texts, ["echo: hello", "echo: world", "echo: again"]);
+    assert_eq!(FileCursorStore::new(&file).load(KFID).await.unwrap().as_deref(), Some("c4"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_5000_byte_chinese_reply_is_three_messages_split_on_characters_in_order() {
+    let pages = Pages::default();
+    pages.set("", "c1", false, vec![text("m1", "long")]);
+    let server = mock_api(&pages).await;
+    let bot = bot(&server, Recorder::default(), Arc::new(MemoryCursorStore::default()));
+    callback(&app(&bot)).await;
+    bot.idle().await;
+    let parts: Vec<String> = sent_texts(&server).await.into_iter().map(|(_, t)| t).collect();
+    assert_eq!(parts.len(), 3);
+    assert!(parts.iter().all(|p| p.len() <= 2048 && p.chars().all(|c| c == '中')));
+    assert_eq!(parts.iter().map(String::len).collect::<Vec<_>>(), [2046, 2046, 909]);
+    assert_eq!(parts.concat(), "中".repeat(1667));
+}
+
+#[tokio::test]
+async fn history_before_the_first_start_is_skipped_but_the_waking_message_is_answered() {
+    let pages = Pages::default();
+    let mut old = text("old", "from last week");
+    old["send_time"] = json!(now() - 7 * 24 * 3600);
+    pages.set("", "c1", false, vec![old, text("m1", "now")]);
+    let server = mock_api(&pages).await;
+    let rec = Recorder::default();
+    let bot = bot(&server, rec.clone(), Arc::new(MemoryCursorStore::default()));
+    callback(&app(&bot)).await;
+    bot.idle().await;
+    assert_eq!(*rec.customer.lock().unwrap(), ["m1"]);
+}
+
+/// Fails (or panics) on texts that say so; counts attempts and dead letters.
+#[derive(Clone, Default)]
+struct Flaky {
+    attempts: Arc<Mutex<Vec<String>>>,
+    dead: Arc<Mutex<Vec<String>>>,
+    refusals: Arc<Mutex<Vec<String>>>,
+}
+
+#[async_trait]
+impl Handler for Flaky {
+    async fn on_customer_message(&self, ctx: &ReplyContext, msg: &Message) -> Result<(), HandlerError> {
+        self.attempts.lock().unwrap().push(msg.msgid.clone());
+        let MessageContent::Text(t) = &msg.content else { return Ok(()) };
+        match t.content.as_str() {
+            "fail" => Err("always fails".into()),
+            "panic" => panic!("handler bug"),
+            "six" => {
+                for i in 0..6 {
+                    if let Err(e) = ctx.reply_text(&format!("reply {i}")).await {
+                        self.refusals.lock().unwrap().push(e.to_string());
+                    }
+                }
+                assert_eq!(ctx.budget().remaining, 0);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn on_dead_letter(&self, msg: &Message, _error: &HandlerError) {
+        self.dead.lock().unwrap().push(msg.msgid.clone());
+    }
+}
+
+#[tokio::test]
+async fn a_failing_handler_is_retried_then_dead_lettered_and_the_cursor_moves_on() {
+    let pages = Pages::default();
+    pages.set("", "c1", false, vec![text("m1", "fail"), text("m2", "panic"), text("m3", "ok")]);
+    let server = mock_api(&pages).await;
+    let flaky = Flaky::default();
+    let store = Arc::new(MemoryCursorStore::default());
+    let bot = Bot::builder(client(&server), flaky.clone())
+        .cursor_store_arc(store.clone())
+        .config(BotConfig::default().with_retries(2, Duration::from_millis(1)))
+        .build();
+    callback(&app(&bot)).await;
+    bot.idle().await;
+    assert_eq!(*flaky.attempts.lock().unwrap(), ["m1", "m1", "m1", "m2", "m2", "m2", "m3"]);
+    assert_eq!(*flaky.dead.lock().unwrap(), ["m1", "m2"]);
+    assert_eq!(store.load(KFID).await.unwrap().as_deref(), Some("c1"));
+    // the open_kfid is not stalled by the panic: the next callback pulls again
+    pages.set("c1", "c2", false, vec![text("m4", "ok")]);
+    callback(&app(&bot)).await;
+    bot.idle().await;
+    assert_eq!(flaky.attempts.lock().unwrap().last().map(String::as_str), Some("m4"));
+}
+
+#[tokio::test]
+async fn a_sixth_reply_is_refused_locally_without_calling_the_api() {
+    let pages = Pages::default();
+    pages.set("", "c1", false, vec![text("m1", "six")]);
+    let server = mock_api(&pages).await;
+    let flaky = Flaky::default();
+    let bot = bot_with(&server, flaky.clone());
+    callback(&app(&bot)).await;
+    bot.idle().await;
+    assert_eq!(sent_texts(&server).await.len(), 5);
+    let refusals = flaky.refusals.lock().unwrap();
+    assert_eq!(refusals.len(), 1);
+    assert!(refusals[0].contains("allows 0 more message"), "{}", refusals[0]);
+    assert!(flaky.dead.lock().unwrap().is_empty());
+}
+
+fn bot_with(server: &MockServer, handler: impl Handler) -> Bot {
+    Bot::builder(client(server), handler)
+        .cursor_store(MemoryCursorStore::default())
+        .config(BotConfig::default().with_retries(0, Duration::from_millis(1)))
+        .build()
+}
+
+#[tokio::test]
+async fn a_crash_before_the_cursor_is_saved_redelivers_and_dedupe_hides_it() {
+    // the store refuses the first save, as if the process died right after the handler ran
+    #[derive(Default)]
+    struct FailOnce {
+        inner: MemoryCursorStore,
+        failed: AtomicUsize,
+    }
+    #[async_trait]
+    impl CursorStore for FailOnce {
+        async fn load(&self, k: &str) -> std::io::Result<Option<String>> {
+            self.inner.load(k).await
+        }
+        async fn save(&self, k: &str, c: &str) -> std::io::Result<()> {
+            if self.failed.fetch_add(1, Ordering::SeqCst) == 0 {
+                return Err(std::io::Error::other("disk full"));
+            }
+            self.inner.save(k, c).await
+        }
+    }
+    let pages = Pages::default();
+    pages.set("", "c1", false, vec![text("m1", "hello")]);
+    let server = mock_api(&pages).await;
+    let rec = Recorder::default();
+    let store = Arc::new(FailOnce::default());
+    let bot = bot(&server, rec.clone(), store.clone());
+    callback(&app(&bot)).await;
+    bot.idle().await;
+    assert_eq!(store.load(KFID).await.unwrap(), None, "not saved");
+    callback(&app(&bot)).await; // the page is pulled again from the old cursor
+    bot.idle().await;
+    assert_eq!(pages.calls.load(Ordering::SeqCst), 2);
+    assert_eq!(*rec.customer.lock().unwrap(), ["m1"], "re-delivered, not re-answered");
+    assert_eq!(sent_texts(&server).await.len(), 1);
+    assert_eq!(store.load(KFID).await.unwrap().as_deref(), Some("c1"));
+}
+
+#[tokio::test]
+async fn different_open_kfids_are_pulled_in_parallel() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/cgi-bin/gettoken"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(
+                json!({"errcode": 0, "errmsg": "ok", "access_token": "AT", "expires_in": 7200}),
+            ),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/cgi-bin/kf/sync_msg"))
+        .respond_with(|req: &Request| {
+            let body: Value = serde_json::from_slice(&req.body).unwrap();
+            let kfid = body["open_kfid"].as_str().unwrap().to_owned();
+            let msg = json!({"msgid": format!("m-{kfid}"), "open_kfid": kfid, "external_userid": "wm", "send_time": now(),
+                             "origin": 5, "msgtype": "text", "text": {"content": "x"}});
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"errcode": 0, "errmsg": "ok", "next_cursor": "c1", "has_more": 0, "msg_list": [msg]}))
+                .set_delay(Duration::from_millis(500))
+        })
+        .mount(&server)
+        .await;
+    let rec = Recorder::default();
+    let bot = bot(&server, rec.clone(), Arc::new(MemoryCursorStore::default()));
+    let app = app(&bot);
+    let started = std::time::Instant::now();
+    tokio::join!(callback_for(&app, "wkA"), callback_for(&app, "wkB"), callback_for(&app, "wkC"));
+    bot.idle().await;
+    let took = started.elapsed();
+    let mut seen = rec.servicer.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(seen, ["m-wkA", "m-wkB", "m-wkC"]);
+    assert!(took < Duration::from_millis(1300), "three 500 ms pulls took {took:?}: not in parallel");
+}
+
+#[tokio::test]
+async fn shutdown_finishes_the_running_pull_persists_its_cursor_and_takes_no_more() {
+    let pages = Pages { delay: Duration::from_millis(300), ..Pages::default() };
+    pages.set("", "c1", false, vec![text("m1", "hello")]);
+    let server = mock_api(&pages).await;
+    let rec = Recorder::default();
+    let store = Arc::new(MemoryCursorStore::default());
+    let bot = bot(&server, rec.clone(), store.clone());
+    let app = app(&bot);
+    callback(&app).await; // the pull is now waiting on the slow sync_msg
+    bot.shutdown().await;
+    assert_eq!(*rec.customer.lock().unwrap(), ["m1"], "in-flight work finished");
+    assert_eq!(store.load(KFID).await.unwrap().as_deref(), Some("c1"), "cursor persisted");
+    let event = wxkf_types::callback::CallbackEvent::parse(&format!(
+        "<xml><Event>kf_msg_or_event</Event><Token>SYNCTOKEN</Token><OpenKfId>{KFID}</OpenKfId></xml>"
+    ))
+    .unwrap();
+    assert_eq!(bot.dispatch(&event), wxkf_bot::Dispatch::ShuttingDown);
+    // refused with 503 so WeCom delivers it again later; nothing is pulled
+    let c = crypto();
+    let encrypt = c.encrypt(b"<xml><Event>kf_msg_or_event</Event><Token>SYNCTOKEN</Token></xml>").unwrap();
+    let sig = c.sign("1", "n", &encrypt).to_hex();
+    let req = HttpRequest::post(format!("/wxkf/callback?msg_signature={sig}&timestamp=1&nonce=n"))
+        .body(Body::from(format!("<xml><Encrypt>{encrypt}</Encrypt></xml>")))
+        .unwrap();
+    assert_eq!(app.clone().oneshot(req).await.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(bot.is_shutting_down());
+    bot.idle().await;
+    assert_eq!(pages.calls.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn dispatch_outside_a_runtime_does_not_panic() {
+    let server_uri = "http://127.0.0.1:9"; // never contacted
+    let client = Client::builder(CORP_ID, "SECRET-none").base_url(server_uri).build().unwrap();
+    let bot = Bot::builder(client, Recorder::default()).cursor_store(MemoryCursorStore::default()).build();
+    let event = wxkf_types::callback::CallbackEvent::parse(
+        "<xml><Event>kf_msg_or_event</Event><Token>T</Token><OpenKfId>wk</OpenKfId></xml>",
+    )
+    .unwrap();
+    assert_eq!(bot.dispatch(&event), wxkf_bot::Dispatch::Ignored);
+}
+
+#[tokio::test]
+async fn an_image_reply_is_uploaded_then_sent() {
+    let pages = Pages::default();
+    pages.set("", "c1", false, vec![text("m1", "pic")]);
+    let server = mock_api(&pages).await;
+    let bot = bot(&server, Recorder::default(), Arc::new(MemoryCursorStore::default()));
+    callback(&app(&bot)).await;
+    bot.idle().await;
+    let reqs = server.received_requests().await.unwrap();
+    let paths: Vec<&str> = reqs
+        .iter()
+        .map(|r| r.url.path())
+        .filter(|p| p.starts_with("/cgi-bin/kf/send") || p.starts_with("/cgi-bin/media"))
+        .collect();
+    assert_eq!(paths, ["/cgi-bin/media/upload", "/cgi-bin/kf/send_msg"]);
+    let sent: Value =
+        serde_json::from_slice(&reqs.iter().find(|r| r.url.path() == "/cgi-bin/kf/send_msg").unwrap().body)
+            .unwrap();
+    assert_eq!(
+        (sent["msgtype"].as_str(), sent["image"]["media_id"].as_str()),
+        (Some("image"), Some("MEDIA1"))
+    );
+    assert_eq!(sent["touser"], "wmCUST");
+}

@@ -1,0 +1,326 @@
+//! The callback route, request by request, with `tower::ServiceExt::oneshot`.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::Value;
+use tower::ServiceExt;
+use wxkf_axum::{Callback, CallbackConfig, callback_router};
+use wxkf_crypto::CallbackCrypto;
+use wxkf_types::callback::CallbackEvent;
+
+fn vectors() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../wxkf-crypto/tests/vectors/official.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn crypto() -> CallbackCrypto {
+    let v = vectors();
+    CallbackCrypto::new(
+        v["token"].as_str().unwrap(),
+        v["encoding_aes_key"].as_str().unwrap(),
+        v["receive_id"].as_str().unwrap(),
+    )
+    .unwrap()
+}
+
+type Seen = Arc<Mutex<Vec<Callback>>>;
+
+fn app(config: CallbackConfig) -> (Router, Seen) {
+    let seen: Seen = Arc::default();
+    let sink = seen.clone();
+    (callback_router(config, move |cb: Callback| sink.lock().unwrap().push(cb)), seen)
+}
+
+async fn call(app: &Router, method: &str, uri: &str, body: impl Into<Body>) -> (StatusCode, String) {
+    let req = Request::builder().method(method).uri(uri).body(body.into()).unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    (status, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+/// A signed POST of `plaintext` in an XML envelope, encrypted with `crypto`, verified by `signer`.
+fn signed_post(
+    crypto: &CallbackCrypto,
+    signer: &CallbackCrypto,
+    plaintext: &str,
+    ts: &str,
+) -> (String, String) {
+    let encrypt = crypto.encrypt(plaintext.as_bytes()).unwrap();
+    let sig = signer.sign(ts, "nonce1", &encrypt).to_hex();
+    let uri = format!("/wxkf/callback?msg_signature={sig}&timestamp={ts}&nonce=nonce1");
+    (
+        uri,
+        format!("<xml><ToUserName><![CDATA[x]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"),
+    )
+}
+
+const KF_EVENT: &str = "<xml><ToUserName><![CDATA[wx5823bf96d3bd56c7]]></ToUserName><CreateTime>1348831860</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[kf_msg_or_event]]></Event><Token><![CDATA[ENCApHxnGDNAVNY4AaSJKj4Tb5mwsEMzxhFmHVGcra996NR]]></Token><OpenKfId><![CDATA[wkxxxxxxx]]></OpenKfId></xml>";
+
+#[tokio::test]
+async fn url_verification_answers_the_official_echo_as_plain_text() {
+    let (app, seen) = app(CallbackConfig::new(crypto()));
+    for v in vectors()["url_verification"].as_array().unwrap() {
+        let uri = format!("/wxkf/callback?{}", v["query"].as_str().unwrap());
+        let req = Request::get(&uri).body(Body::empty()).unwrap();
+        let resp = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+        let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+        assert_eq!(body, v["plaintext"].as_str().unwrap().as_bytes());
+    }
+    assert!(seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn official_xml_and_json_envelopes_are_decrypted_and_handed_on_as_other_events() {
+    let (app, seen) = app(CallbackConfig::new(crypto()));
+    let v = vectors();
+    let messages = v["messages"].as_array().unwrap();
+    assert!(messages.len() >= 2);
+    for m in messages {
+        let uri = format!(
+            "/wxkf/callback?msg_signature={}&timestamp={}&nonce={}",
+            m["msg_signature"].as_str().unwrap(),
+            m["timestamp"].as_str().unwrap(),
+            m["nonce"].as_str().unwrap()
+        );
+        let (status, body) = call(&app, "POST", &uri, m["body"].as_str().unwrap().to_owned()).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "success"), "{}", m["name"]);
+    }
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), messages.len());
+    for (cb, m) in seen.iter().zip(messages) {
+        assert_eq!(cb.plaintext, m["plaintext"].as_str().unwrap());
+        assert_eq!(cb.timestamp, "1409659813");
+        match &cb.event {
+            CallbackEvent::Other { msg_type, .. } => assert_eq!(msg_type, "text"),
+            other => panic!("expected Other, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn kf_msg_or_event_is_parsed() {
+    let c = crypto();
+    let (app, seen) = app(CallbackConfig::new(c.clone()));
+    let (uri, body) = signed_post(&c, &c, KF_EVENT, "1409659813");
+    assert_eq!(call(&app, "POST", &uri, body).await, (StatusCode::OK, "success".to_owned()));
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen[0].event.token(), Some("ENCApHxnGDNAVNY4AaSJKj4Tb5mwsEMzxhFmHVGcra996NR"));
+    assert_eq!(seen[0].event.open_kfid(), Some("wkxxxxxxx"));
+}
+
+#[tokio::test]
+async fn every_bad_input_gets_its_4xx_and_reaches_no_handler() {
+    let c = crypto();
+    let v = vectors();
+    let (app, seen) = app(CallbackConfig::new(c.clone()).with_body_limit(4096));
+    let m = &v["messages"][0];
+    let good_q = format!(
+        "msg_signature={}&timestamp={}&nonce={}",
+        m["msg_signature"].as_str().unwrap(),
+        m["timestamp"].as_str().unwrap(),
+        m["nonce"].as_str().unwrap()
+    );
+    let good_body = m["body"].as_str().unwrap().to_owned();
+    let echo_q = v["url_verification"][0]["query"].as_str().unwrap();
+    let other_corp = CallbackCrypto::new(
+        v["token"].as_str().unwrap(),
+        v["encoding_aes_key"].as_str().unwrap(),
+        "wwanothercorp",
+    )
+    .unwrap();
+    let (wrong_rid_uri, wrong_rid_body) = signed_post(&other_corp, &c, KF_EVENT, "1409659813");
+    let (not_event_uri, not_event_body) = signed_post(&c, &c, "hello", "1409659813");
+    let (bad_utf8_uri, bad_utf8_body) = {
+        let encrypt = c.encrypt(&[0xff, 0xfe, 0x3c]).unwrap();
+        let sig = c.sign("1", "n", &encrypt).to_hex();
+        (
+            format!("/wxkf/callback?msg_signature={sig}&timestamp=1&nonce=n"),
+            format!("<xml><Encrypt>{encrypt}</Encrypt></xml>"),
+        )
+    };
+    let tampered_echo = echo_q.replace("P9nA", "Q9nA");
+    let cases: Vec<(&str, &str, String, String, StatusCode, &str)> = vec![
+        (
+            "GET no query",
+            "GET",
+            "/wxkf/callback".into(),
+            String::new(),
+            StatusCode::BAD_REQUEST,
+            "missing msg_signature, timestamp or nonce",
+        ),
+        (
+            "GET no echostr",
+            "GET",
+            format!("/wxkf/callback?{good_q}"),
+            String::new(),
+            StatusCode::BAD_REQUEST,
+            "missing echostr",
+        ),
+        (
+            "GET tampered echostr",
+            "GET",
+            format!("/wxkf/callback?{tampered_echo}"),
+            String::new(),
+            StatusCode::UNAUTHORIZED,
+            "bad signature",
+        ),
+        (
+            "GET malformed signature",
+            "GET",
+            format!("/wxkf/callback?{}", echo_q.replace("msg_signature=5c45", "msg_signature=zz")),
+            String::new(),
+            StatusCode::UNAUTHORIZED,
+            "bad signature",
+        ),
+        (
+            "POST no query",
+            "POST",
+            "/wxkf/callback".into(),
+            good_body.clone(),
+            StatusCode::BAD_REQUEST,
+            "missing msg_signature, timestamp or nonce",
+        ),
+        (
+            "POST wrong nonce",
+            "POST",
+            format!("/wxkf/callback?{good_q}").replace("nonce=", "nonce=9"),
+            good_body.clone(),
+            StatusCode::UNAUTHORIZED,
+            "bad signature",
+        ),
+        (
+            "POST empty body",
+            "POST",
+            format!("/wxkf/callback?{good_q}"),
+            String::new(),
+            StatusCode::BAD_REQUEST,
+            "bad body",
+        ),
+        (
+            "POST not an envelope",
+            "POST",
+            format!("/wxkf/callback?{good_q}"),
+            "hello".into(),
+            StatusCode::BAD_REQUEST,
+            "bad body",
+        ),
+        (
+            "POST JSON without Encrypt",
+            "POST",
+            format!("/wxkf/callback?{good_q}"),
+            "{\"a\":1}".into(),
+            StatusCode::BAD_REQUEST,
+            "bad body",
+        ),
+        (
+            "POST too large",
+            "POST",
+            format!("/wxkf/callback?{good_q}"),
+            "x".repeat(5000),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body too large",
+        ),
+        (
+            "POST wrong receive id",
+            "POST",
+            wrong_rid_uri,
+            wrong_rid_body,
+            StatusCode::FORBIDDEN,
+            "wrong receive id",
+        ),
+        (
+            "POST plaintext not an event",
+            "POST",
+            not_event_uri,
+            not_event_body,
+            StatusCode::BAD_REQUEST,
+            "bad event",
+        ),
+        (
+            "POST plaintext not UTF-8",
+            "POST",
+            bad_utf8_uri,
+            bad_utf8_body,
+            StatusCode::BAD_REQUEST,
+            "cannot decrypt",
+        ),
+        (
+            "POST ciphertext not base64",
+            "POST",
+            format!(
+                "/wxkf/callback?{}",
+                good_q.replace(
+                    m["msg_signature"].as_str().unwrap(),
+                    &c.sign("1409659813", "1372623149", "!!!").to_hex()
+                )
+            ),
+            "<xml><Encrypt>!!!</Encrypt></xml>".into(),
+            StatusCode::BAD_REQUEST,
+            "cannot decrypt",
+        ),
+    ];
+    for (name, method, uri, body, status, reason) in cases {
+        let (got, text) = call(&app, method, &uri, body).await;
+        assert_eq!((got, text.as_str()), (status, reason), "{name}");
+    }
+    assert!(seen.lock().unwrap().is_empty(), "no bad input reaches the handler");
+    // and the same route still works afterwards
+    let (status, _) = call(&app, "POST", &format!("/wxkf/callback?{good_q}"), good_body).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn replay_window_rejects_old_timestamps_and_accepts_fresh_ones() {
+    let c = crypto();
+    let (app, seen) = app(CallbackConfig::new(c.clone()).with_replay_window(Duration::from_secs(300)));
+    let (old_uri, old_body) = signed_post(&c, &c, KF_EVENT, "1409659813");
+    assert_eq!(
+        call(&app, "POST", &old_uri, old_body).await,
+        (StatusCode::BAD_REQUEST, "stale timestamp".to_owned())
+    );
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let (uri, body) = signed_post(&c, &c, KF_EVENT, &now.to_string());
+    assert_eq!(call(&app, "POST", &uri, body).await.0, StatusCode::OK);
+    let v = vectors();
+    let echo = format!("/wxkf/callback?{}", v["url_verification"][0]["query"].as_str().unwrap());
+    assert_eq!(call(&app, "GET", &echo, Body::empty()).await.1, "stale timestamp");
+    assert_eq!(seen.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn composes_with_user_state_routes_layers_and_a_custom_path() {
+    #[derive(Clone)]
+    struct AppState {
+        greeting: &'static str,
+    }
+    let c = crypto();
+    let seen: Seen = Arc::default();
+    let sink = seen.clone();
+    let app: Router = Router::new()
+        .route(
+            "/hello",
+            axum::routing::get(|axum::extract::State(s): axum::extract::State<AppState>| async move {
+                s.greeting
+            }),
+        )
+        .merge(callback_router(CallbackConfig::new(c.clone()).with_path("/hooks/kf"), move |cb: Callback| {
+            sink.lock().unwrap().push(cb)
+        }))
+        .layer(tower::layer::util::Identity::new())
+        .with_state(AppState { greeting: "hi" });
+    assert_eq!(call(&app, "GET", "/hello", Body::empty()).await, (StatusCode::OK, "hi".to_owned()));
+    let (uri, body) = signed_post(&c, &c, KF_EVENT, "1409659813");
+    let uri = uri.replace("/wxkf/callback", "/hooks/kf");
+    assert_eq!(call(&app, "POST", &uri, body).await, (StatusCode::OK, "success".to_owned()));
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    assert_eq!(call(&app, "PUT", &uri, Body::empty()).await.0, StatusCode::METHOD_NOT_ALLOWED);
+}

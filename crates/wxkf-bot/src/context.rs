@@ -1,0 +1,285 @@
+//! Replying to one customer, within WeCom's budget.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use wxkf_client::Client;
+use wxkf_types::media::MediaType;
+use wxkf_types::message::{
+    MAX_TEXT_BYTES, MsgMenu, SendLink, SendMessage, SendMsgOnEventRequest, SendMsgRequest,
+};
+
+use crate::error::BotError;
+use crate::text::split_text;
+
+/// How long after a customer's last message you may write to them (kf-api.md §5.4).
+pub const REPLY_WINDOW_SECS: u64 = 48 * 3600;
+/// How many messages you may send within that window (kf-api.md §5.4).
+pub const REPLIES_PER_WINDOW: u32 = 5;
+
+/// What is left of the 48-hour / 5-message budget for one customer of one Kf account, as
+/// tracked by this runtime (from the customer's messages it saw and the sends made through it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Budget {
+    /// Messages that may still be sent.
+    pub remaining: u32,
+    /// Unix seconds at which the window closes.
+    pub expires_at: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Budgets {
+    map: Mutex<HashMap<(String, String), Budget>>,
+    // customer messages seen, to sweep closed windows now and then
+    spoken: std::sync::atomic::AtomicU64,
+}
+
+impl Budgets {
+    /// A customer message opens (or renews) the window.
+    pub(crate) fn customer_spoke(&self, open_kfid: &str, external_userid: &str, send_time: u64) {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        // bounded: closed windows are forgotten every 4096 customer messages
+        if self.spoken.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 4096 == 4095 {
+            let now = now_secs();
+            map.retain(|_, b| b.expires_at > now);
+        }
+        let entry = map
+            .entry((open_kfid.to_owned(), external_userid.to_owned()))
+            .or_insert(Budget { remaining: 0, expires_at: 0 });
+        let expires_at = send_time + REPLY_WINDOW_SECS;
+        if expires_at > entry.expires_at {
+            *entry = Budget { remaining: REPLIES_PER_WINDOW, expires_at };
+        }
+    }
+
+    pub(crate) fn get(&self, open_kfid: &str, external_userid: &str, now: u64) -> Budget {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get(&(open_kfid.to_owned(), external_userid.to_owned())) {
+            Some(b) if b.expires_at > now => *b,
+            Some(b) => Budget { remaining: 0, expires_at: b.expires_at },
+            None => Budget { remaining: 0, expires_at: 0 },
+        }
+    }
+
+    /// Takes `n` sends from the budget, or refuses without taking any.
+    fn take(&self, open_kfid: &str, external_userid: &str, n: u32, now: u64) -> Result<(), BotError> {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (open_kfid.to_owned(), external_userid.to_owned());
+        match map.get_mut(&key) {
+            Some(b) if b.expires_at > now && b.remaining >= n => {
+                b.remaining -= n;
+                Ok(())
+            }
+            Some(b) if b.expires_at > now => {
+                Err(BotError::BudgetExhausted { needed: n, remaining: b.remaining })
+            }
+            _ => Err(BotError::WindowClosed),
+        }
+    }
+
+    fn give_back(&self, open_kfid: &str, external_userid: &str, n: u32) {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = map.get_mut(&(open_kfid.to_owned(), external_userid.to_owned())) {
+            b.remaining = (b.remaining + n).min(REPLIES_PER_WINDOW);
+        }
+    }
+}
+
+pub(crate) fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Everything a handler needs to answer one message: who to answer, with which Kf account, the
+/// welcome code of an `enter_session` event, and the remaining budget.
+///
+/// Each send gets a `msgid` derived from the incoming message's, so that a send retried by the
+/// client is not delivered twice.
+#[derive(Clone)]
+pub struct ReplyContext {
+    pub(crate) client: Client,
+    pub(crate) budgets: Arc<Budgets>,
+    pub(crate) open_kfid: String,
+    pub(crate) external_userid: String,
+    pub(crate) welcome_code: Option<String>,
+    pub(crate) source_msgid: String,
+    pub(crate) sent: Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl std::fmt::Debug for ReplyContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplyContext")
+            .field("open_kfid", &self.open_kfid)
+            .field("external_userid", &self.external_userid)
+            .field("has_welcome_code", &self.welcome_code.is_some())
+            .field("source_msgid", &self.source_msgid)
+            .finish()
+    }
+}
+
+impl ReplyContext {
+    /// The Kf account the message came to.
+    pub fn open_kfid(&self) -> &str {
+        &self.open_kfid
+    }
+
+    /// The customer (empty for events that concern no customer).
+    pub fn external_userid(&self) -> &str {
+        &self.external_userid
+    }
+
+    /// The API client, for anything the context does not wrap.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The `enter_session` event's welcome code, if this context belongs to one.
+    pub fn welcome_code(&self) -> Option<&str> {
+        self.welcome_code.as_deref()
+    }
+
+    /// What is left of the 48-hour / 5-message budget for this customer.
+    pub fn budget(&self) -> Budget {
+        self.budgets.get(&self.open_kfid, &self.external_userid, now_secs())
+    }
+
+    fn next_msgid(&self) -> String {
+        let n = self.sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // FNV-1a of the incoming msgid: stable across re-deliveries, short enough for 32 bytes
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in self.source_msgid.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("r{h:016x}-{n}")
+    }
+
+    /// Sends `text`, split at ≤ 2048 bytes on character boundaries into consecutive messages.
+    /// Refused locally, before anything is sent, if the budget has not room for every piece.
+    pub async fn reply_text(&self, text: &str) -> Result<(), BotError> {
+        let parts = split_text(text, MAX_TEXT_BYTES);
+        if parts.is_empty() {
+            return Err(BotError::EmptyText);
+        }
+        let n = u32::try_from(parts.len()).unwrap_or(u32::MAX);
+        self.budgets.take(&self.open_kfid, &self.external_userid, n, now_secs())?;
+        for (i, part) in parts.iter().enumerate() {
+            let req = SendMsgRequest::text(&self.external_userid, &self.open_kfid, *part)
+                .with_msgid(self.next_msgid());
+            if let Err(e) = self.client.message().send_msg(req).await {
+                let unsent = u32::try_from(parts.len() - i).unwrap_or(u32::MAX);
+                self.budgets.give_back(&self.open_kfid, &self.external_userid, unsent);
+                return Err(e.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends any message kind (counts against the budget).
+    pub async fn reply(&self, message: impl Into<SendMessage>) -> Result<(), BotError> {
+        self.budgets.take(&self.open_kfid, &self.external_userid, 1, now_secs())?;
+        let req = SendMsgRequest::new(&self.external_userid, &self.open_kfid, message)
+            .with_msgid(self.next_msgid());
+        if let Err(e) = self.client.message().send_msg(req).await {
+            self.budgets.give_back(&self.open_kfid, &self.external_userid, 1);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    async fn reply_media(&self, kind: MediaType, filename: &str, data: Bytes) -> Result<(), BotError> {
+        // check the budget before uploading, so a refused send costs no upload
+        let budget = self.budget();
+        if budget.expires_at <= now_secs() {
+            return Err(BotError::WindowClosed);
+        }
+        if budget.remaining == 0 {
+            return Err(BotError::BudgetExhausted { needed: 1, remaining: 0 });
+        }
+        let media = self.client.media().upload(kind, filename, data).await?;
+        let req = match kind {
+            MediaType::Image => SendMsgRequest::image(&self.external_userid, &self.open_kfid, media.media_id),
+            MediaType::Voice => SendMsgRequest::voice(&self.external_userid, &self.open_kfid, media.media_id),
+            MediaType::Video => SendMsgRequest::video(&self.external_userid, &self.open_kfid, media.media_id),
+            _ => SendMsgRequest::file(&self.external_userid, &self.open_kfid, media.media_id),
+        };
+        self.reply(req.message).await
+    }
+
+    /// Uploads `data` as an image (JPG/PNG ≤ 10 MB) and sends it.
+    pub async fn reply_image(&self, filename: &str, data: impl Into<Bytes>) -> Result<(), BotError> {
+        self.reply_media(MediaType::Image, filename, data.into()).await
+    }
+
+    /// Uploads `data` as a voice message (AMR ≤ 2 MB, 60 s) and sends it.
+    pub async fn reply_voice(&self, filename: &str, data: impl Into<Bytes>) -> Result<(), BotError> {
+        self.reply_media(MediaType::Voice, filename, data.into()).await
+    }
+
+    /// Uploads `data` as a video (MP4 ≤ 10 MB) and sends it.
+    pub async fn reply_video(&self, filename: &str, data: impl Into<Bytes>) -> Result<(), BotError> {
+        self.reply_media(MediaType::Video, filename, data.into()).await
+    }
+
+    /// Uploads `data` as a file (≤ 20 MB) and sends it.
+    pub async fn reply_file(&self, filename: &str, data: impl Into<Bytes>) -> Result<(), BotError> {
+        self.reply_media(MediaType::File, filename, data.into()).await
+    }
+
+    /// Sends a link card.
+    pub async fn reply_link(&self, link: SendLink) -> Result<(), BotError> {
+        self.reply(SendMessage::Link(link)).await
+    }
+
+    /// Sends a menu.
+    pub async fn reply_menu(&self, menu: MsgMenu) -> Result<(), BotError> {
+        self.reply(SendMessage::Msgmenu(menu)).await
+    }
+
+    /// Sends the welcome text of an `enter_session` event with its `welcome_code`
+    /// (`send_msg_on_event`, kf-api.md §5.5; outside the 5-message budget). Text over 2048 bytes
+    /// is refused, since a welcome code can be used once.
+    pub async fn send_welcome_text(&self, text: &str) -> Result<(), BotError> {
+        let code = self.welcome_code.as_deref().ok_or(BotError::NoWelcomeCode)?;
+        if text.len() > MAX_TEXT_BYTES {
+            return Err(BotError::TextTooLong { len: text.len() });
+        }
+        let req = SendMsgOnEventRequest::text(code, text).with_msgid(self.next_msgid());
+        self.client.message().send_msg_on_event(req).await?;
+        Ok(())
+    }
+
+    /// Sends a welcome menu with the `enter_session` event's `welcome_code`.
+    pub async fn send_welcome_menu(&self, menu: MsgMenu) -> Result<(), BotError> {
+        let code = self.welcome_code.as_deref().ok_or(BotError::NoWelcomeCode)?;
+        let req = SendMsgOnEventRequest::menu(code, menu).with_msgid(self.next_msgid());
+        self.client.message().send_msg_on_event(req).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_opens_on_customer_message_and_refuses_over_five() {
+        let b = Budgets::default();
+        assert!(matches!(b.take("wk", "wm", 1, 100), Err(BotError::WindowClosed)));
+        b.customer_spoke("wk", "wm", 100);
+        assert_eq!(b.get("wk", "wm", 101), Budget { remaining: 5, expires_at: 100 + REPLY_WINDOW_SECS });
+        b.take("wk", "wm", 3, 101).unwrap();
+        assert!(matches!(
+            b.take("wk", "wm", 3, 101),
+            Err(BotError::BudgetExhausted { needed: 3, remaining: 2 })
+        ));
+        b.take("wk", "wm", 2, 101).unwrap();
+        assert_eq!(b.get("wk", "wm", 101).remaining, 0);
+        assert!(matches!(b.take("wk", "wm", 1, 100 + REPLY_WINDOW_SECS), Err(BotError::WindowClosed)));
+        // a new customer message renews it; an older one does not
+        b.customer_spoke("wk", "wm", 200);
+        b.customer_spoke("wk", "wm", 150);
+        assert_eq!(b.get("wk", "wm", 201).remaining, 5);
+    }
+}

@@ -1,0 +1,54 @@
+//! Bot runtime for WeChat Customer Service (微信客服, WeCom Kf): turns `kf_msg_or_event`
+//! callbacks into `sync_msg` pulls (kf-api.md §5.1) and hands every message to your [`Handler`]
+//! once — never lost, never repeated.
+//!
+//! - Pulls for one open_kfid are serialized; callbacks that arrive during a pull are coalesced into
+//!   one more pull; different open_kfids run in parallel.
+//! - The cursor of each open_kfid lives in a [`CursorStore`] ([`FileCursorStore`] survives
+//!   `kill -9`) and is saved only after the handler returned for every message of the page; a
+//!   msgid dedupe (3 days, bounded) hides the re-delivery that follows a crash.
+//! - On first start (no cursor) history is skipped by time, except the message that woke it.
+//! - Customer messages, events and servicer messages reach separate [`Handler`] methods; replies
+//!   go through [`ReplyContext`], which splits long text and enforces the 48-hour / 5-message
+//!   budget locally.
+//! - A failing handler is retried with backoff, then the message goes to
+//!   [`Handler::on_dead_letter`] and the cursor moves on.
+//!
+//! This crate knows nothing of HTTP servers: `wxkf-axum` wires [`Bot::dispatch`] to a callback
+//! route.
+//!
+//! ```no_run
+//! use wxkf_bot::{Bot, FileCursorStore, handler_fn, ReplyContext};
+//! use wxkf_types::message::{Message, MessageContent};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = wxkf_client::Client::from_env()?;
+//! let bot = Bot::builder(client, handler_fn(|ctx: ReplyContext, msg: Message| async move {
+//!     if let MessageContent::Text(t) = &msg.content {
+//!         ctx.reply_text(&t.content).await?;
+//!     }
+//!     Ok(())
+//! }))
+//! .cursor_store(FileCursorStore::new("wxkf-cursors.json"))
+//! .build();
+//! // call bot.dispatch(&event) for every decrypted callback; on exit:
+//! bot.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+#![deny(missing_docs)]
+
+mod context;
+mod dedupe;
+mod error;
+mod handler;
+mod runtime;
+mod store;
+mod text;
+
+pub use context::{Budget, REPLIES_PER_WINDOW, REPLY_WINDOW_SECS, ReplyContext};
+pub use error::BotError;
+pub use handler::{FnHandler, Handler, HandlerError, handler_fn};
+pub use runtime::{Bot, BotBuilder, BotConfig, Dispatch};
+pub use store::{CursorStore, FileCursorStore, MemoryCursorStore};
+pub use text::split_text;

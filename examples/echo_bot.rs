@@ -1,0 +1,68 @@
+//! An echo bot: answers every customer text with the same text and greets customers who enter
+//! the chat with a welcome message. Mount point: `/wxkf/callback` (set it as the callback URL in
+//! the WeChat Customer Service admin page).
+//!
+//! Env: `WXKF_CORP_ID`, `WXKF_APP_SECRET`, `WXKF_TOKEN`, `WXKF_ENCODING_AES_KEY` (required),
+//! `WXKF_BASE_URL` (optional, e.g. a simulator), `WXKF_LISTEN` (default `127.0.0.1:9899`).
+//! Cursors are kept in `wxkf-cursors.json` in the working directory.
+//!
+//! ```sh
+//! cargo run --example echo_bot
+//! ```
+
+use async_trait::async_trait;
+use wxkf_axum::bot::{Bot, FileCursorStore, Handler, HandlerError, ReplyContext};
+use wxkf_axum::{CallbackConfig, bot_router};
+use wxkf_crypto::CallbackCrypto;
+use wxkf_types::message::{Event, Message, MessageContent};
+
+struct Echo;
+
+#[async_trait]
+impl Handler for Echo {
+    async fn on_customer_message(&self, ctx: &ReplyContext, msg: &Message) -> Result<(), HandlerError> {
+        if let MessageContent::Text(t) = &msg.content {
+            ctx.reply_text(&t.content).await?;
+        }
+        Ok(())
+    }
+
+    async fn on_event(&self, ctx: &ReplyContext, _msg: &Message, event: &Event) -> Result<(), HandlerError> {
+        if let Event::EnterSession(_) = event {
+            if ctx.welcome_code().is_some() {
+                ctx.send_welcome_text("Hello! Write anything and I will say it back.").await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn required(name: &str) -> Result<String, Box<dyn std::error::Error>> {
+    std::env::var(name).map_err(|_| format!("set {name}").into())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt().init();
+    let listen = std::env::var("WXKF_LISTEN").unwrap_or_else(|_| "127.0.0.1:9899".to_owned());
+    // reads WXKF_CORP_ID, WXKF_APP_SECRET and the optional WXKF_BASE_URL
+    let client = wxkf_client::Client::from_env()?;
+    let crypto = CallbackCrypto::new(
+        &required("WXKF_TOKEN")?,
+        &required("WXKF_ENCODING_AES_KEY")?,
+        &required("WXKF_CORP_ID")?,
+    )?;
+    let bot = Bot::builder(client, Echo).cursor_store(FileCursorStore::new("wxkf-cursors.json")).build();
+    let app = bot_router(CallbackConfig::new(crypto), bot.clone());
+
+    let listener = tokio::net::TcpListener::bind(&listen).await?;
+    tracing::info!(%listen, "echo bot listening on /wxkf/callback");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    // the server stopped taking callbacks; finish in-flight pulls and persist cursors
+    bot.shutdown().await;
+    Ok(())
+}
