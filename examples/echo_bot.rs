@@ -1,5 +1,5 @@
-//! An echo bot: answers every customer text with the same text and greets customers who enter
-//! the chat with a welcome message. Mount point: `/wxkf/callback` (set it as the callback URL in
+//! An echo bot: answers every customer text with the same text, sends images back, and greets
+//! customers who enter the chat with a welcome message (the handler is in `echo/mod.rs`). Mount point: `/wxkf/callback` (set it as the callback URL in
 //! the WeChat Customer Service admin page).
 //!
 //! Env: `WXKF_CORP_ID`, `WXKF_APP_SECRET`, `WXKF_TOKEN`, `WXKF_ENCODING_AES_KEY` (required),
@@ -10,32 +10,13 @@
 //! cargo run --example echo_bot
 //! ```
 
-use async_trait::async_trait;
-use wxkf_axum::bot::{Bot, FileCursorStore, Handler, HandlerError, ReplyContext};
+#[path = "echo/mod.rs"]
+mod echo;
+
+use echo::Echo;
+use wxkf_axum::bot::{Bot, FileCursorStore};
 use wxkf_axum::{CallbackConfig, bot_router};
 use wxkf_crypto::CallbackCrypto;
-use wxkf_types::message::{Event, Message, MessageContent};
-
-struct Echo;
-
-#[async_trait]
-impl Handler for Echo {
-    async fn on_customer_message(&self, ctx: &ReplyContext, msg: &Message) -> Result<(), HandlerError> {
-        if let MessageContent::Text(t) = &msg.content {
-            ctx.reply_text(&t.content).await?;
-        }
-        Ok(())
-    }
-
-    async fn on_event(&self, ctx: &ReplyContext, _msg: &Message, event: &Event) -> Result<(), HandlerError> {
-        if let Event::EnterSession(_) = event {
-            if ctx.welcome_code().is_some() {
-                ctx.send_welcome_text("Hello! Write anything and I will say it back.").await?;
-            }
-        }
-        Ok(())
-    }
-}
 
 fn required(name: &str) -> Result<String, Box<dyn std::error::Error>> {
     std::env::var(name).map_err(|_| format!("set {name}").into())

@@ -1,6 +1,7 @@
 //! Project automation, run as `cargo xtask <task>` (std only, so it builds in seconds).
 //!
-//! - `ci`: what CI runs — layering check, fmt check, clippy `-D warnings`, tests, rustdoc `-D warnings`;
+//! - `ci`: what CI runs — layering check, fmt check, clippy `-D warnings`, tests, the demo, rustdoc
+//!   `-D warnings`;
 //!   with `CI=true` also every fuzz target for 20 s.
 //! - `fuzz [SECONDS]`: every cargo-fuzz target for a bounded time each (installs cargo-fuzz and a
 //!   nightly-free toolchain setting as needed).
@@ -68,6 +69,8 @@ fn ci() -> Result<(), String> {
     run("cargo", &["test", "--workspace", "--all-targets", "--locked"])?;
     // doc tests are not part of --all-targets
     run("cargo", &["test", "--workspace", "--doc", "--locked"])?;
+    // the README's first command, so it never rots (it bounds itself to 120 s)
+    run("cargo", &["run", "--locked", "--example", "demo"])?;
     run_in(
         &root(),
         "cargo",
@@ -82,7 +85,8 @@ fn ci() -> Result<(), String> {
 }
 
 /// Crates in layer order: a crate may depend only on crates listed before it.
-const LAYERS: &[&str] = &["wxkf-crypto", "wxkf-types", "wxkf-client", "wxkf-axum", "wxkf-sim", "wxkf-cli"];
+const LAYERS: &[&str] =
+    &["wxkf-crypto", "wxkf-types", "wxkf-client", "wxkf-bot", "wxkf-axum", "wxkf-sim", "wxkf-cli"];
 
 /// Dependencies point one way: no crate depends on a crate above it, and crypto and types (the
 /// bottom layer) do not depend on each other.

@@ -45,3 +45,13 @@ pub use router::{
     callback_router,
 };
 pub use wxkf_bot as bot;
+
+// The repository's READMEs (English and Chinese) are compiled and run as doc tests here, so their
+// examples cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+mod readme_en {}
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.zh-CN.md")]
+mod readme_zh_cn {}

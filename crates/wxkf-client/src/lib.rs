@@ -21,13 +21,3 @@ pub use token::{
 
 /// The model crate, re-exported so callers need one dependency.
 pub use wxkf_types as types;
-
-// The repository's READMEs (English and Chinese) are compiled and run as doc tests here, so their
-// examples cannot rot.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-mod readme_en {}
-
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.zh-CN.md")]
-mod readme_zh_cn {}
