@@ -221,71 +221,11 @@ pub struct EnterSessionContext {
     pub wechat_channels: Option<WechatChannelsContext>,
 }
 
-/// The WeChat Channels (视频号) the customer came from (kf-api.md §5.3, §7).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct WechatChannelsContext {
-    /// Channels account name (scenes 1-3).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nickname: Option<String>,
-    /// Channels shop name (scenes 4-5).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shop_nickname: Option<String>,
-    /// Where in Channels the customer started.
-    #[serde(default)]
-    pub scene: WechatChannelsScene,
-}
-
-/// Where in WeChat Channels a customer entered from (kf-api.md §5.3 `wechat_channels.scene`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(from = "u32", into = "u32")]
-#[non_exhaustive]
-pub enum WechatChannelsScene {
-    /// 1: the Channels home page.
-    Home,
-    /// 2: the product list of a live room.
-    LiveRoomProducts,
-    /// 3: the product showcase (橱窗).
-    Showcase,
-    /// 4: a Channels-shop product detail page.
-    ShopProductDetail,
-    /// 5: a Channels-shop order page.
-    ShopOrder,
-    /// A value this crate does not know (0 when absent).
-    Unknown(u32),
-}
-
-impl Default for WechatChannelsScene {
-    fn default() -> Self {
-        WechatChannelsScene::Unknown(0)
-    }
-}
-
-impl From<u32> for WechatChannelsScene {
-    fn from(v: u32) -> Self {
-        match v {
-            1 => WechatChannelsScene::Home,
-            2 => WechatChannelsScene::LiveRoomProducts,
-            3 => WechatChannelsScene::Showcase,
-            4 => WechatChannelsScene::ShopProductDetail,
-            5 => WechatChannelsScene::ShopOrder,
-            other => WechatChannelsScene::Unknown(other),
-        }
-    }
-}
-
-impl From<WechatChannelsScene> for u32 {
-    fn from(v: WechatChannelsScene) -> Self {
-        match v {
-            WechatChannelsScene::Home => 1,
-            WechatChannelsScene::LiveRoomProducts => 2,
-            WechatChannelsScene::Showcase => 3,
-            WechatChannelsScene::ShopProductDetail => 4,
-            WechatChannelsScene::ShopOrder => 5,
-            WechatChannelsScene::Unknown(other) => other,
-        }
-    }
-}
+/// Where in WeChat Channels a customer entered from (`wechat_channels.scene`).
+pub use crate::message::event::ChannelsScene as WechatChannelsScene;
+/// The WeChat Channels (视频号) the customer came from (kf-api.md §5.3, §7): the same object as in
+/// the `enter_session` event, so one type serves both.
+pub use crate::message::event::WechatChannels as WechatChannelsContext;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
@@ -312,8 +252,8 @@ mod tests {
     fn channels_scene_maps_both_ways() {
         use WechatChannelsScene::*;
         for (n, s) in [
-            (1, Home),
-            (2, LiveRoomProducts),
+            (1, HomePage),
+            (2, LiveProductList),
             (3, Showcase),
             (4, ShopProductDetail),
             (5, ShopOrder),

@@ -396,38 +396,9 @@ impl From<ServicerStatus> for u32 {
     }
 }
 
-/// Kind of stop of a member who is not receiving (kf-api.md §3.3 `stop_type`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(from = "u32", into = "u32")]
-#[non_exhaustive]
-pub enum ServicerStopType {
-    /// 0: stopped receiving.
-    Stopped,
-    /// 1: temporarily suspended (暂时挂起).
-    Suspended,
-    /// A value this crate does not know.
-    Unknown(u32),
-}
-
-impl From<u32> for ServicerStopType {
-    fn from(v: u32) -> Self {
-        match v {
-            0 => ServicerStopType::Stopped,
-            1 => ServicerStopType::Suspended,
-            other => ServicerStopType::Unknown(other),
-        }
-    }
-}
-
-impl From<ServicerStopType> for u32 {
-    fn from(v: ServicerStopType) -> Self {
-        match v {
-            ServicerStopType::Stopped => 0,
-            ServicerStopType::Suspended => 1,
-            ServicerStopType::Unknown(other) => other,
-        }
-    }
-}
+/// Kind of stop of a member who is not receiving (kf-api.md §3.3 `stop_type`): the same codes as
+/// the `servicer_status_change` event's, so one type serves both.
+pub use crate::message::event::StopType as ServicerStopType;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

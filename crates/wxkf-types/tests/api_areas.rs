@@ -432,12 +432,12 @@ fn customer_batchget() {
     assert_eq!((ctx.scene.as_str(), ctx.scene_param.as_str()), ("123", "abc"));
     let channels = ctx.wechat_channels.as_ref().unwrap();
     assert_eq!(channels.nickname.as_deref(), Some("进入会话的视频号名称"));
-    assert_eq!(channels.scene, WechatChannelsScene::Home);
+    assert_eq!(channels.scene, Some(WechatChannelsScene::HomePage));
     let shop =
         resp.customer_list[1].enter_session_context.as_ref().unwrap().wechat_channels.as_ref().unwrap();
     assert_eq!(
         (shop.shop_nickname.as_deref(), shop.scene),
-        (Some("视频号小店名称"), WechatChannelsScene::ShopProductDetail)
+        (Some("视频号小店名称"), Some(WechatChannelsScene::ShopProductDetail))
     );
     assert_eq!(resp.customer_list[1].gender, Gender::Female);
     assert_eq!(resp.customer_list[1].unionid, None);
@@ -753,8 +753,8 @@ fn numeric_codes_map_both_ways_through_json() {
     ]);
     check(&[(0, Gender::Unspecified), (1, Gender::Male), (2, Gender::Female), (3, Gender::Unknown(3))]);
     check(&[
-        (1, WechatChannelsScene::Home),
-        (2, WechatChannelsScene::LiveRoomProducts),
+        (1, WechatChannelsScene::HomePage),
+        (2, WechatChannelsScene::LiveProductList),
         (3, WechatChannelsScene::Showcase),
         (4, WechatChannelsScene::ShopProductDetail),
         (5, WechatChannelsScene::ShopOrder),
