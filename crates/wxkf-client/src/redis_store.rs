@@ -6,6 +6,10 @@
 //! token. [`put_if_newer`](TokenStore::put_if_newer) and [`remove_if`](TokenStore::remove_if) run
 //! as Lua scripts, so each is one atomic step on the server: an older token never replaces a newer
 //! one, and only the token that failed is deleted.
+//!
+//! The cross-process refresh lock ([`TokenStore::try_lock_refresh`]) is the key
+//! `<prefix>lock:<TokenKey>`, taken with `SET NX PX <lease>` holding a random owner value and
+//! released by a Lua compare-and-delete, so a process whose lease ran out never frees another's.
 
 use std::fmt;
 use std::sync::LazyLock;
@@ -14,7 +18,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use redis::Script;
 use redis::aio::ConnectionManager;
 
-use crate::token::{AccessToken, BoxFuture, CachedToken, TokenKey, TokenStore, TokenStoreError};
+use crate::token::{
+    AccessToken, BoxFuture, CachedToken, RefreshLease, RefreshLockAttempt, TokenKey, TokenStore,
+    TokenStoreError,
+};
 
 /// The key prefix used unless [`RedisTokenStore::with_prefix`] sets another.
 pub const DEFAULT_PREFIX: &str = "wxkf:";
@@ -44,6 +51,19 @@ static REMOVE_IF: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 if redis.call('HGET', KEYS[1], 'token') == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+",
+    )
+});
+
+/// Deletes the lock key only if this owner (`ARGV[1]`) still holds it.
+static UNLOCK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
   return 1
 end
@@ -107,6 +127,10 @@ impl RedisTokenStore {
 
     fn redis_key(&self, key: &TokenKey) -> String {
         format!("{}token:{}", self.prefix, key.as_str())
+    }
+
+    fn lock_key(&self, key: &TokenKey) -> String {
+        format!("{}lock:{}", self.prefix, key.as_str())
     }
 }
 
@@ -176,6 +200,39 @@ impl TokenStore for RedisTokenStore {
                 .await
                 .map_err(TokenStoreError::new)?;
             Ok(removed == 1)
+        })
+    }
+
+    fn try_lock_refresh<'a>(
+        &'a self,
+        key: &'a TokenKey,
+        lease: Duration,
+    ) -> BoxFuture<'a, Result<RefreshLockAttempt, TokenStoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let lock_key = self.lock_key(key);
+            let owner = format!("{:032x}", rand::random::<u128>());
+            let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX).max(1);
+            let taken: Option<String> = redis::cmd("SET")
+                .arg(&lock_key)
+                .arg(&owner)
+                .arg("NX")
+                .arg("PX")
+                .arg(lease_ms)
+                .query_async(&mut conn)
+                .await
+                .map_err(TokenStoreError::new)?;
+            if taken.is_none() {
+                return Ok(RefreshLockAttempt::Busy);
+            }
+            Ok(RefreshLockAttempt::Acquired(RefreshLease::new(async move {
+                let released: Result<i64, _> =
+                    UNLOCK.key(&lock_key).arg(&owner).invoke_async(&mut conn).await;
+                if let Err(err) = released {
+                    // The lease runs out by itself; until then other processes wait for the token.
+                    tracing::warn!(error = %err, "releasing the token refresh lock in Redis failed");
+                }
+            })))
         })
     }
 }

@@ -15,7 +15,10 @@ use serde_json::json;
 use support::*;
 use wiremock::Mock;
 use wiremock::matchers::{method, path, query_param};
-use wxkf_client::{AccessToken, CachedToken, CorpSecret, RedisTokenStore, TokenKey, TokenStore};
+use wxkf_client::{
+    AccessToken, CachedToken, CorpSecret, RedisTokenStore, RefreshLease, RefreshLockAttempt, TokenKey,
+    TokenStore,
+};
 use wxkf_types::{Endpoint, Method, RequestBody};
 
 #[derive(Debug, Serialize)]
@@ -185,5 +188,76 @@ async fn a_token_invalidated_by_one_client_is_refreshed_once_and_the_other_uses_
     assert_eq!(a.execute(&echo()).await.unwrap().value, "v");
     assert_eq!(b.access_token().await.unwrap().expose_secret(), "tok-2");
     assert_eq!(b.execute(&echo()).await.unwrap().value, "v");
+    server.verify().await;
+}
+
+async fn acquire(store: &RedisTokenStore, key: &TokenKey, lease: Duration) -> Option<RefreshLease> {
+    match store.try_lock_refresh(key, lease).await.unwrap() {
+        RefreshLockAttempt::Acquired(lease) => Some(lease),
+        RefreshLockAttempt::Busy => None,
+        other => panic!("a Redis store has a lock, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_refresh_lock_has_one_holder_and_only_the_owner_frees_it() {
+    let Some(a) = store("lock").await else { return };
+    let b = twin(&a).await;
+    let key = TokenKey::new("ww1", &CorpSecret::new("s"));
+    let held = acquire(&a, &key, Duration::from_secs(10)).await.unwrap();
+    assert!(acquire(&b, &key, Duration::from_secs(10)).await.is_none());
+    assert!(acquire(&a, &key, Duration::from_secs(10)).await.is_none());
+    // another app's lock is separate
+    let other_app = acquire(&b, &TokenKey::new("ww1", &CorpSecret::new("t")), Duration::from_secs(10)).await;
+    other_app.unwrap().release().await;
+    held.release().await;
+    let by_b = acquire(&b, &key, Duration::from_secs(10)).await.unwrap();
+    by_b.release().await;
+
+    // a lease that ran out frees the lock, and its late release leaves the next owner's lock alone
+    let short = acquire(&a, &key, Duration::from_millis(150)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let next = acquire(&b, &key, Duration::from_secs(10)).await.unwrap();
+    short.release().await;
+    assert!(acquire(&a, &key, Duration::from_secs(10)).await.is_none());
+    next.release().await;
+    acquire(&a, &key, Duration::from_secs(10)).await.unwrap().release().await;
+}
+
+#[tokio::test]
+async fn a_client_waits_for_the_token_another_process_is_fetching() {
+    let Some(store) = store("wait").await else { return };
+    let server = server().await;
+    mount_gettoken(&server, Duration::ZERO, 7200, 0).await;
+    let client = builder(&server).token_store(std::sync::Arc::new(store.clone())).build().unwrap();
+    // "another process" holds the refresh lock of this client's key
+    let other = twin(&store).await;
+    let key = TokenKey::new(CORP_ID, &CorpSecret::new(secret_for(&server)));
+    let lease = acquire(&other, &key, Duration::from_secs(10)).await.unwrap();
+    let waiting = tokio::spawn(async move { client.access_token().await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "the client must wait while another process refreshes");
+    assert!(other.put_if_newer(&key, now_token("from-other", SystemTime::now())).await.unwrap());
+    let token = tokio::time::timeout(Duration::from_secs(5), waiting).await.unwrap().unwrap().unwrap();
+    assert_eq!(token.expose_secret(), "from-other");
+    lease.release().await;
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn a_lock_holder_that_gives_up_lets_a_waiting_client_fetch() {
+    let Some(store) = store("giveup").await else { return };
+    let server = server().await;
+    mount_gettoken(&server, Duration::ZERO, 7200, 1).await;
+    let client = builder(&server).token_store(std::sync::Arc::new(store.clone())).build().unwrap();
+    let other = twin(&store).await;
+    let key = TokenKey::new(CORP_ID, &CorpSecret::new(secret_for(&server)));
+    let lease = acquire(&other, &key, Duration::from_secs(10)).await.unwrap();
+    let waiting = tokio::spawn(async move { client.access_token().await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    lease.release().await;
+    let token = tokio::time::timeout(Duration::from_secs(5), waiting).await.unwrap().unwrap().unwrap();
+    assert_eq!(token.expose_secret(), "tok-1");
+    assert_eq!(store.get(&key).await.unwrap().unwrap().token.expose_secret(), "tok-1");
     server.verify().await;
 }
