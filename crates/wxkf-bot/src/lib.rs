@@ -42,6 +42,8 @@ mod context;
 mod dedupe;
 mod error;
 mod handler;
+#[cfg(feature = "redis")]
+pub mod redis_store;
 mod runtime;
 mod store;
 mod text;
@@ -49,6 +51,8 @@ mod text;
 pub use context::{Budget, REPLIES_PER_WINDOW, REPLY_WINDOW_SECS, ReplyContext};
 pub use error::BotError;
 pub use handler::{FnHandler, Handler, HandlerError, handler_fn};
+#[cfg(feature = "redis")]
+pub use redis_store::RedisCursorStore;
 pub use runtime::{Bot, BotBuilder, BotConfig, Dispatch};
 pub use store::{CursorStore, FileCursorStore, MemoryCursorStore};
 pub use text::split_text;

@@ -7,6 +7,8 @@ mod client;
 mod config;
 mod error;
 pub mod paging;
+#[cfg(feature = "redis")]
+pub mod redis_store;
 mod retry;
 pub mod token;
 mod transport;
@@ -14,9 +16,12 @@ mod transport;
 pub use client::Client;
 pub use config::{ClientBuilder, DEFAULT_BASE_URL, ENV_APP_SECRET, ENV_BASE_URL, ENV_CORP_ID};
 pub use error::Error;
+#[cfg(feature = "redis")]
+pub use redis_store::RedisTokenStore;
 pub use retry::RetryPolicy;
 pub use token::{
-    AccessToken, CachedToken, CorpSecret, MemoryTokenStore, TokenKey, TokenStore, TokenStoreError,
+    AccessToken, CachedToken, CorpSecret, MemoryTokenStore, RefreshLease, RefreshLockAttempt, TokenKey,
+    TokenStore, TokenStoreError,
 };
 
 /// The model crate, re-exported so callers need one dependency.

@@ -5,7 +5,8 @@
 //! - a token is refreshed ahead of its expiry (a configurable margin), and while one task refreshes
 //!   ahead, the others keep using the still-valid token instead of waiting;
 //! - any number of concurrent callers on a cold or expired cache cause one `gettoken` (one per
-//!   cache key and process: the refresh lock is shared by every client with the same key);
+//!   cache key and process: the refresh lock is shared by every client with the same key; and one
+//!   across processes when the store has a cross-process lock, [`TokenStore::try_lock_refresh`]);
 //! - after a token error only the token that failed is dropped (compare-and-delete), so a token
 //!   another task just fetched survives;
 //! - a stored token is never replaced by one fetched earlier (compare-and-set-if-newer).
@@ -190,7 +191,8 @@ impl TokenStoreError {
 ///
 /// Implementations must make [`put_if_newer`](TokenStore::put_if_newer) and
 /// [`remove_if`](TokenStore::remove_if) atomic compare-and-set / compare-and-delete operations.
-/// The client's single-flight guarantee covers one process; across processes the store's
+/// The client's single-flight guarantee covers one process; across processes it holds when the store
+/// implements [`try_lock_refresh`](TokenStore::try_lock_refresh), and in any case the store's
 /// compare-and-set keeps the newest token.
 pub trait TokenStore: Send + Sync + fmt::Debug + 'static {
     /// The token stored under `key`, if any (expired ones may be returned; the client checks).
@@ -210,6 +212,57 @@ pub trait TokenStore: Send + Sync + fmt::Debug + 'static {
         key: &'a TokenKey,
         token: &'a AccessToken,
     ) -> BoxFuture<'a, Result<bool, TokenStoreError>>;
+
+    /// Tries to take the cross-process refresh lock of `key` for at most `lease`, so that one
+    /// process of all those sharing the store fetches a new token. Stores shared between processes
+    /// implement it (Redis: `SET NX PX` with a compare-and-delete release); the default answers
+    /// [`RefreshLockAttempt::Unsupported`], and then only the in-process lock applies.
+    fn try_lock_refresh<'a>(
+        &'a self,
+        key: &'a TokenKey,
+        lease: Duration,
+    ) -> BoxFuture<'a, Result<RefreshLockAttempt, TokenStoreError>> {
+        let _ = (key, lease);
+        Box::pin(async { Ok(RefreshLockAttempt::Unsupported) })
+    }
+}
+
+/// The outcome of [`TokenStore::try_lock_refresh`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RefreshLockAttempt {
+    /// The store has no cross-process lock.
+    Unsupported,
+    /// Taken: this process refreshes, then calls [`RefreshLease::release`].
+    Acquired(RefreshLease),
+    /// Another process holds it: wait for the token it stores.
+    Busy,
+}
+
+/// A held cross-process refresh lock. Release it with [`release`](Self::release); one dropped
+/// without a release (a cancelled task) frees itself when its lease runs out.
+#[must_use = "a lease that is not released blocks other processes until it runs out"]
+pub struct RefreshLease {
+    release: BoxFuture<'static, ()>,
+}
+
+impl RefreshLease {
+    /// A lease released by running `release` (which must free the lock only if this lease still
+    /// owns it).
+    pub fn new(release: impl Future<Output = ()> + Send + 'static) -> Self {
+        RefreshLease { release: Box::pin(release) }
+    }
+
+    /// Frees the lock.
+    pub async fn release(self) {
+        self.release.await
+    }
+}
+
+impl fmt::Debug for RefreshLease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RefreshLease")
+    }
 }
 
 /// The default [`TokenStore`]: a map in this process's memory.
@@ -295,6 +348,21 @@ fn store_error(source: TokenStoreError) -> Error {
     Error::TokenStore { source }
 }
 
+/// How long a cross-process refresh lock is held at most (a `gettoken` with its retries should be
+/// far quicker; if not, a second process may fetch too, which `put_if_newer` makes harmless).
+const REFRESH_LEASE: Duration = Duration::from_secs(30);
+
+/// How often a process waiting for another's refresh looks at the store.
+const REFRESH_POLL: Duration = Duration::from_millis(50);
+
+/// The result of taking the cross-process refresh lock.
+enum CrossLock {
+    /// Refresh now (holding the lease, if the store has a lock).
+    Refresh(Option<RefreshLease>),
+    /// Another process stored a usable token meanwhile.
+    Token(AccessToken),
+}
+
 /// The token cache of one client: key, store, refresh lock and margin.
 pub(crate) struct TokenManager {
     key: TokenKey,
@@ -327,6 +395,63 @@ impl TokenManager {
         self.store.get(&self.key).await.map_err(store_error)
     }
 
+    /// Takes the store's cross-process refresh lock (waiting, and watching the store, while another
+    /// process holds it), then checks the store once more. `usable` says whether a stored token
+    /// makes the refresh unnecessary.
+    async fn cross_lock(&self, usable: impl Fn(&CachedToken) -> bool) -> Result<CrossLock, Error> {
+        loop {
+            match self.store.try_lock_refresh(&self.key, REFRESH_LEASE).await.map_err(store_error)? {
+                RefreshLockAttempt::Unsupported => return Ok(CrossLock::Refresh(None)),
+                RefreshLockAttempt::Acquired(lease) => {
+                    let stored = match self.stored().await {
+                        Ok(stored) => stored,
+                        Err(err) => {
+                            lease.release().await;
+                            return Err(err);
+                        }
+                    };
+                    if let Some(cached) = stored
+                        && usable(&cached)
+                    {
+                        lease.release().await;
+                        return Ok(CrossLock::Token(cached.token));
+                    }
+                    return Ok(CrossLock::Refresh(Some(lease)));
+                }
+                RefreshLockAttempt::Busy => {
+                    tokio::time::sleep(REFRESH_POLL).await;
+                    if let Some(cached) = self.stored().await?
+                        && usable(&cached)
+                    {
+                        return Ok(CrossLock::Token(cached.token));
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`fetch_and_store`](Self::fetch_and_store) under the cross-process lock.
+    async fn fetch_locked<F, Fut>(
+        &self,
+        usable: impl Fn(&CachedToken) -> bool,
+        fetch: F,
+    ) -> Result<AccessToken, Error>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<CachedToken, Error>>,
+    {
+        match self.cross_lock(usable).await? {
+            CrossLock::Token(token) => Ok(token),
+            CrossLock::Refresh(lease) => {
+                let result = self.fetch_and_store(fetch).await;
+                if let Some(lease) = lease {
+                    lease.release().await;
+                }
+                result
+            }
+        }
+    }
+
     /// A usable token: the cached one, or one fetched with `fetch` (at most one fetch at a time).
     pub(crate) async fn current<F, Fut>(&self, fetch: F) -> Result<AccessToken, Error>
     where
@@ -344,7 +469,22 @@ impl TokenManager {
                     {
                         return Ok(now_cached.token);
                     }
-                    return match self.fetch_and_store(fetch).await {
+                    // Across processes too: if another one is refreshing, keep the current token.
+                    let lease = match self
+                        .store
+                        .try_lock_refresh(&self.key, REFRESH_LEASE)
+                        .await
+                        .map_err(store_error)?
+                    {
+                        RefreshLockAttempt::Unsupported => None,
+                        RefreshLockAttempt::Acquired(lease) => Some(lease),
+                        RefreshLockAttempt::Busy => return Ok(cached.token),
+                    };
+                    let result = self.fetch_and_store(fetch).await;
+                    if let Some(lease) = lease {
+                        lease.release().await;
+                    }
+                    return match result {
                         Ok(token) => Ok(token),
                         Err(err) if cached.is_valid_at(SystemTime::now()) => {
                             tracing::warn!(key = %self.key, error = %err, "refreshing the access token ahead of expiry failed; using the current one");
@@ -363,7 +503,8 @@ impl TokenManager {
         {
             return Ok(cached.token);
         }
-        self.fetch_and_store(fetch).await
+        let margin = self.margin;
+        self.fetch_locked(|c| c.freshness(SystemTime::now(), margin) != Freshness::Expired, fetch).await
     }
 
     /// Fetches a new token even if the cached one looks fresh; concurrent forced refreshes share one
@@ -381,7 +522,9 @@ impl TokenManager {
         {
             return Ok(cached.token);
         }
-        self.fetch_and_store(fetch).await
+        let replaced =
+            |c: &CachedToken| Some(&c.token) != before.as_ref() && c.is_valid_at(SystemTime::now());
+        self.fetch_locked(replaced, fetch).await
     }
 
     /// Drops `failed` from the store, unless another token has replaced it already.
@@ -459,6 +602,9 @@ mod tests {
         assert_eq!(store.get(&key).await.unwrap(), Some(newer));
         assert!(store.remove_if(&key, &AccessToken::new("newer")).await.unwrap());
         assert_eq!(store.get(&key).await.unwrap(), None);
+        // an in-process store has no cross-process lock
+        let attempt = store.try_lock_refresh(&key, Duration::from_secs(1)).await.unwrap();
+        assert!(matches!(attempt, RefreshLockAttempt::Unsupported));
     }
 
     #[test]
