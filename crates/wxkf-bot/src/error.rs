@@ -37,4 +37,15 @@ pub enum BotError {
     /// The cursor store failed.
     #[error("cursor store failed")]
     Store(#[source] std::io::Error),
+    /// The dedupe store failed; the page is not handled (it comes again with the next pull).
+    #[error("dedupe store failed: the page is pulled again later")]
+    Dedupe(#[source] std::io::Error),
+    /// The coordinator (shared leases and marks) failed; the mark stays and another pull
+    /// follows.
+    #[error("coordinator failed: check the connection to the shared store")]
+    Coordinator(#[source] std::io::Error),
+    /// This instance lost the account's pull lease mid-pull (it was paused or cut off for longer
+    /// than the lease time); it stopped, and the instance that took the lease goes on.
+    #[error("pull lease lost mid-pull: another instance took over the account")]
+    LeaseLost,
 }

@@ -39,6 +39,7 @@
 #![deny(missing_docs)]
 
 mod context;
+mod coordinate;
 mod dedupe;
 mod error;
 mod handler;
@@ -49,10 +50,11 @@ mod store;
 mod text;
 
 pub use context::{Budget, REPLIES_PER_WINDOW, REPLY_WINDOW_SECS, ReplyContext};
+pub use coordinate::{Coordinator, DedupeStore, LeaseAttempt, MemoryDedupe, PendingPull};
 pub use error::BotError;
 pub use handler::{FnHandler, Handler, HandlerError, handler_fn};
 #[cfg(feature = "redis")]
-pub use redis_store::RedisCursorStore;
+pub use redis_store::{RedisCoordinator, RedisCursorStore, RedisDedupe};
 pub use runtime::{Bot, BotBuilder, BotConfig, Dispatch};
 pub use store::{CursorStore, FileCursorStore, MemoryCursorStore};
 pub use text::split_text;

@@ -1,0 +1,172 @@
+//! [`RedisCoordinator`] and [`RedisDedupe`] against a real Redis server (`REDIS_URL`, default
+//! `redis://127.0.0.1:6379`): the lease and mark rules several instances rely on.
+//!
+//! With no server answering, each test prints a note and passes, unless `CI=true`: then it fails.
+
+#![cfg(feature = "redis")]
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, SystemTime};
+
+use redis::AsyncCommands;
+use wxkf_bot::{Coordinator, DedupeStore, LeaseAttempt, PendingPull, RedisCoordinator, RedisDedupe};
+
+fn url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A connection and a prefix no other test (or earlier run) uses, or `None` when no Redis
+/// answers outside CI.
+async fn redis(test: &str) -> Option<(redis::aio::ConnectionManager, String)> {
+    let url = url();
+    let connect = async {
+        let client = redis::Client::open(url.as_str())?;
+        redis::aio::ConnectionManager::new(client).await
+    };
+    let why = match tokio::time::timeout(Duration::from_secs(3), connect).await {
+        Ok(Ok(conn)) => {
+            let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos();
+            return Some((conn, format!("wxkf-test:{test}:{}:{nanos}:", std::process::id())));
+        }
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "connect timed out".to_owned(),
+    };
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true but no Redis server answers at {url} ({why}); start redis-server or set REDIS_URL");
+    }
+    eprintln!("note: skipping {test}: no Redis server at {url} ({why})");
+    None
+}
+
+async fn coordinator(test: &str) -> Option<(RedisCoordinator, redis::aio::ConnectionManager)> {
+    let (conn, prefix) = redis(test).await?;
+    Some((RedisCoordinator::from_connection(conn.clone()).with_prefix(prefix), conn))
+}
+
+const TTL: Duration = Duration::from_secs(30);
+
+#[tokio::test]
+async fn one_owner_at_a_time_and_only_the_owner_renews_or_releases() {
+    let Some((c, _)) = coordinator("lease").await else { return };
+    assert_eq!(c.try_lease("wk1", "a", TTL).await.unwrap(), LeaseAttempt::Acquired);
+    match c.try_lease("wk1", "b", TTL).await.unwrap() {
+        LeaseAttempt::Held { remaining } => {
+            assert!(remaining > Duration::from_secs(25) && remaining <= TTL, "{remaining:?}")
+        }
+        other => panic!("b took a held lease: {other:?}"),
+    }
+    // another account is independent
+    assert_eq!(c.try_lease("wk2", "b", TTL).await.unwrap(), LeaseAttempt::Acquired);
+    assert!(!c.renew_lease("wk1", "b", TTL).await.unwrap(), "b renewed a's lease");
+    assert!(!c.release_lease("wk1", "b").await.unwrap(), "b released a's lease");
+    assert!(matches!(c.try_lease("wk1", "b", TTL).await.unwrap(), LeaseAttempt::Held { .. }));
+    assert!(c.renew_lease("wk1", "a", TTL).await.unwrap());
+    assert!(c.release_lease("wk1", "a").await.unwrap());
+    assert!(!c.release_lease("wk1", "a").await.unwrap(), "released twice");
+    assert_eq!(c.try_lease("wk1", "b", TTL).await.unwrap(), LeaseAttempt::Acquired);
+}
+
+#[tokio::test]
+async fn a_lease_that_runs_out_is_taken_over_and_the_old_owner_cannot_renew_it() {
+    let Some((c, _)) = coordinator("expiry").await else { return };
+    let short = Duration::from_millis(200);
+    assert_eq!(c.try_lease("wk1", "dead", short).await.unwrap(), LeaseAttempt::Acquired);
+    match c.try_lease("wk1", "next", TTL).await.unwrap() {
+        LeaseAttempt::Held { remaining } => assert!(remaining <= short),
+        other => panic!("{other:?}"),
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(c.try_lease("wk1", "next", TTL).await.unwrap(), LeaseAttempt::Acquired);
+    // the old owner wakes up: it must learn that it lost the lease and must not free the new one
+    assert!(!c.renew_lease("wk1", "dead", TTL).await.unwrap());
+    assert!(!c.release_lease("wk1", "dead").await.unwrap());
+    assert!(matches!(c.try_lease("wk1", "third", TTL).await.unwrap(), LeaseAttempt::Held { .. }));
+}
+
+#[tokio::test]
+async fn renewing_keeps_a_lease_past_its_first_ttl() {
+    let Some((c, _)) = coordinator("renew").await else { return };
+    let short = Duration::from_millis(300);
+    assert_eq!(c.try_lease("wk1", "a", short).await.unwrap(), LeaseAttempt::Acquired);
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(c.renew_lease("wk1", "a", short).await.unwrap());
+    }
+    assert!(matches!(c.try_lease("wk1", "b", short).await.unwrap(), LeaseAttempt::Held { .. }));
+}
+
+#[tokio::test]
+async fn marks_merge_and_are_cleared_only_if_unchanged() {
+    let Some((c, _)) = coordinator("marks").await else { return };
+    assert_eq!(c.pending("wk1").await.unwrap(), None);
+    assert!(c.pending_accounts().await.unwrap().is_empty());
+
+    c.mark_pending("wk1", &PendingPull::new("t1", 1_700_000_100, 1_700_000_101, "n1")).await.unwrap();
+    let first = c.pending("wk1").await.unwrap().unwrap();
+    assert_eq!(first, PendingPull::new("t1", 1_700_000_100, 1_700_000_101, "n1"));
+    assert_eq!(c.pending_accounts().await.unwrap(), ["wk1"]);
+
+    // a later callback: newest token and nonce, earliest create_time kept
+    c.mark_pending("wk1", &PendingPull::new("t2", 1_700_000_200, 1_700_000_201, "n2")).await.unwrap();
+    let second = c.pending("wk1").await.unwrap().unwrap();
+    assert_eq!(second, PendingPull::new("t2", 1_700_000_100, 1_700_000_201, "n2"));
+    // an unknown create_time (0) does not erase the known one; an earlier one replaces it
+    c.mark_pending("wk1", &PendingPull::new("t3", 0, 1_700_000_300, "n3")).await.unwrap();
+    assert_eq!(c.pending("wk1").await.unwrap().unwrap().create_time, 1_700_000_100);
+    c.mark_pending("wk1", &PendingPull::new("t4", 1_700_000_050, 1_700_000_400, "n4")).await.unwrap();
+    let fourth = c.pending("wk1").await.unwrap().unwrap();
+    assert_eq!(fourth.create_time, 1_700_000_050);
+
+    // the holder pulled for `second`; a newer mark came meanwhile, so it must pull again
+    assert!(!c.clear_pending("wk1", &second).await.unwrap());
+    assert_eq!(c.pending("wk1").await.unwrap().unwrap().nonce, "n4");
+    assert_eq!(c.pending_accounts().await.unwrap(), ["wk1"]);
+    assert!(c.clear_pending("wk1", &fourth).await.unwrap());
+    assert_eq!(c.pending("wk1").await.unwrap(), None);
+    assert!(c.pending_accounts().await.unwrap().is_empty());
+
+    // the first create_time of a fresh mark is taken as is
+    c.mark_pending("wk2", &PendingPull::new("t", 0, 5, "m")).await.unwrap();
+    c.mark_pending("wk2", &PendingPull::new("t", 1_700_000_000, 6, "m2")).await.unwrap();
+    assert_eq!(c.pending("wk2").await.unwrap().unwrap().create_time, 1_700_000_000);
+}
+
+#[tokio::test]
+async fn keys_hold_no_secret_and_stay_under_the_prefix() {
+    let Some((c, mut conn)) = coordinator("keys").await else { return };
+    c.mark_pending("wk1", &PendingPull::new("tok", 1, 2, "n")).await.unwrap();
+    assert_eq!(c.try_lease("wk1", "owner-1", TTL).await.unwrap(), LeaseAttempt::Acquired);
+    let dedupe = RedisDedupe::from_connection(conn.clone()).with_prefix(c.prefix());
+    dedupe.remember("wk1", "msg1", TTL).await.unwrap();
+    let mut keys: Vec<String> = conn.keys(format!("{}*", c.prefix())).await.unwrap();
+    keys.sort();
+    let p = c.prefix();
+    assert_eq!(
+        keys,
+        [
+            format!("{p}lease:wk1"),
+            format!("{p}pending"),
+            format!("{p}pending:wk1"),
+            format!("{p}seen:wk1:msg1")
+        ]
+    );
+    let owner: String = conn.get(format!("{p}lease:wk1")).await.unwrap();
+    assert_eq!(owner, "owner-1");
+}
+
+#[tokio::test]
+async fn dedupe_is_shared_per_account_and_expires() {
+    let Some((conn, prefix)) = redis("dedupe").await else { return };
+    let a = RedisDedupe::from_connection(conn.clone()).with_prefix(&prefix);
+    let b = RedisDedupe::connect(&url()).await.unwrap().with_prefix(&prefix);
+    assert_eq!(a.seen("wk1", &[]).await.unwrap(), Vec::<bool>::new());
+    assert_eq!(a.seen("wk1", &["m1"]).await.unwrap(), [false]);
+    a.remember("wk1", "m1", TTL).await.unwrap();
+    a.remember("wk1", "short", Duration::from_millis(150)).await.unwrap();
+    assert_eq!(b.seen("wk1", &["m0", "m1", "short"]).await.unwrap(), [false, true, true]);
+    assert_eq!(b.seen("wk2", &["m1"]).await.unwrap(), [false], "another account's msgid");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(b.seen("wk1", &["m1", "short"]).await.unwrap(), [true, false]);
+    let other = RedisDedupe::from_connection(conn).with_prefix(format!("{prefix}x:"));
+    assert_eq!(other.seen("wk1", &["m1"]).await.unwrap(), [false]);
+}
