@@ -49,7 +49,9 @@ impl Budgets {
             .entry((open_kfid.to_owned(), external_userid.to_owned()))
             .or_insert(Budget { remaining: 0, expires_at: 0 });
         let expires_at = send_time + REPLY_WINDOW_SECS;
-        if expires_at > entry.expires_at {
+        // `>=`: send_time has one-second resolution, and every new customer message renews the
+        // five replies, also one sent in the same second as the last
+        if expires_at >= entry.expires_at {
             *entry = Budget { remaining: REPLIES_PER_WINDOW, expires_at };
         }
     }
@@ -280,6 +282,10 @@ mod tests {
         // a new customer message renews it; an older one does not
         b.customer_spoke("wk", "wm", 200);
         b.customer_spoke("wk", "wm", 150);
+        assert_eq!(b.get("wk", "wm", 201).remaining, 5);
+        // five replies, then another customer message within the same second: five more
+        b.take("wk", "wm", 5, 201).unwrap();
+        b.customer_spoke("wk", "wm", 200);
         assert_eq!(b.get("wk", "wm", 201).remaining, 5);
     }
 }

@@ -1,0 +1,455 @@
+//! Several bot instances behave as one (docs/scaling.md): each instance is its own OS process
+//! (this test binary started again in child mode), all share one Redis server (`REDIS_URL`,
+//! default `redis://127.0.0.1:6379`) and one simulator, and the simulator's callbacks reach them
+//! through a round-robin load balancer, as in production.
+//!
+//! Separate processes matter: clients in one process would also share the in-process token lock,
+//! so only separate processes show that the Redis lock alone keeps `gettoken` to one call.
+//!
+//! With no Redis answering, the tests print a note and pass, unless `CI=true`: then they fail.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use wxkf_axum::{CallbackConfig, bot_router};
+use wxkf_bot::{Bot, BotConfig, HandlerError, ReplyContext, handler_fn};
+use wxkf_client::RedisTokenStore;
+use wxkf_crypto::{CallbackCrypto, generate_credentials};
+use wxkf_sim::{Fault, FaultRule, SimHandle};
+use wxkf_types::message::{Message, MessageContent};
+
+/// Lines a child prints for the parent start with this.
+const TAG: &str = "WXKF-CHILD";
+/// Set (to the child's number) only in a child process.
+const CHILD: &str = "WXKF_SCALE_CHILD";
+
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// Whether a Redis server answers; without one the test is skipped, except with `CI=true`.
+async fn redis_up(test: &str) -> bool {
+    let url = redis_url();
+    let ping = async {
+        let client = redis::Client::open(url.as_str())?;
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await
+    };
+    let why = match tokio::time::timeout(Duration::from_secs(3), ping).await {
+        Ok(Ok(_)) => return true,
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "connect timed out".to_owned(),
+    };
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true but no Redis server answers at {url} ({why}); start redis-server or set REDIS_URL");
+    }
+    eprintln!("note: skipping {test}: no Redis server at {url} ({why})");
+    false
+}
+
+// ---------------------------------------------------------------------------------------------
+// child mode: one bot instance
+
+/// The entry point of a child process; it is ignored in normal runs and started by the tests
+/// below with `--ignored --exact child_instance` and its settings in the environment.
+#[test]
+#[ignore = "a bot instance run as a child process by the scale-out tests"]
+fn child_instance() {
+    let Ok(id) = std::env::var(CHILD) else {
+        panic!("child_instance is started by the scale-out tests in this file, not by hand");
+    };
+    // the parent holds our stdin: when it goes away (test over, or it panicked), so do we
+    std::thread::spawn(|| {
+        let mut sink = String::new();
+        while std::io::stdin().read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {}
+        std::process::exit(0);
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(run_child(id));
+}
+
+async fn run_child(id: String) {
+    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set"));
+    let (corp, prefix) = (var("WXKF_T_CORP"), var("WXKF_T_PREFIX"));
+    let lease = Duration::from_millis(var("WXKF_T_LEASE_MS").parse().unwrap());
+    let redis = redis::Client::open(var("WXKF_T_REDIS")).unwrap();
+    let conn = redis::aio::ConnectionManager::new(redis).await.unwrap();
+
+    let tokens = RedisTokenStore::from_connection(conn.clone()).with_prefix(&prefix);
+    let client = wxkf_client::Client::builder(&corp, var("WXKF_T_SECRET"))
+        .base_url(var("WXKF_T_SIM"))
+        .token_store(Arc::new(tokens))
+        .build()
+        .unwrap();
+
+    // echoes texts; the first instance to see a "hang:" text (decided in Redis) announces it and
+    // never returns, so the parent can kill it in the middle of a pull
+    let hang = (conn.clone(), format!("{prefix}test-hung:"), id.clone());
+    let handler = handler_fn(move |ctx: ReplyContext, msg: Message| {
+        let (mut conn, hung_key, id) = (hang.0.clone(), format!("{}{}", hang.1, msg.msgid), hang.2.clone());
+        async move {
+            if let MessageContent::Text(t) = &msg.content {
+                if t.content.starts_with("hang:") {
+                    let first: Option<String> =
+                        redis::cmd("SET").arg(&hung_key).arg(&id).arg("NX").query_async(&mut conn).await?;
+                    if first.is_some() {
+                        say(&format!("HANG {}", msg.msgid));
+                        std::future::pending::<()>().await;
+                    }
+                }
+                ctx.reply_text(&format!("echo: {}", t.content)).await?;
+            }
+            Ok::<(), HandlerError>(())
+        }
+    });
+    let bot = Bot::builder(client, handler)
+        .redis(conn, &prefix)
+        .config(BotConfig::default().with_lease_ttl(lease).with_retries(2, Duration::from_millis(100)))
+        .build();
+    let crypto = CallbackCrypto::new(&var("WXKF_T_CB_TOKEN"), &var("WXKF_T_CB_KEY"), &corp).unwrap();
+    let app = bot_router(CallbackConfig::new(crypto), bot);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    say(&format!("READY {}", listener.local_addr().unwrap()));
+    axum::serve(listener, app).await.unwrap();
+}
+
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{TAG} {line}");
+    let _ = out.flush();
+}
+
+// ---------------------------------------------------------------------------------------------
+// parent side: the instances, and a load balancer in front of them
+
+struct Instance {
+    process: Child,
+    // kept open: the child exits when it closes
+    _stdin: ChildStdin,
+    addr: SocketAddr,
+}
+
+struct Fleet {
+    instances: Vec<Instance>,
+    balancer: Arc<Balancer>,
+    hangs: tokio::sync::mpsc::UnboundedReceiver<(usize, String)>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+struct Balancer {
+    backends: Mutex<Vec<(usize, SocketAddr)>>,
+    next: AtomicUsize,
+    served: Mutex<HashMap<usize, usize>>,
+    http: reqwest::Client,
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        self.server.abort();
+        for i in &mut self.instances {
+            let _ = i.process.kill();
+            let _ = i.process.wait();
+        }
+    }
+}
+
+impl Fleet {
+    /// Starts `n` instances against `sim`, all with the Redis `prefix`, and points the
+    /// simulator's callbacks at a load balancer in front of them.
+    async fn start(sim: &SimHandle, n: usize, prefix: &str, lease: Duration) -> Fleet {
+        let (token, key) = generate_credentials().unwrap();
+        let (hang_tx, hangs) = tokio::sync::mpsc::unbounded_channel();
+        let exe = std::env::current_exe().unwrap();
+        let mut instances = Vec::new();
+        for id in 0..n {
+            let mut process = Command::new(&exe)
+                .args(["--ignored", "--exact", "child_instance", "--nocapture", "--test-threads", "1"])
+                .env(CHILD, id.to_string())
+                .env("WXKF_T_CORP", sim.corp_id())
+                .env("WXKF_T_SECRET", sim.secret())
+                .env("WXKF_T_SIM", sim.base_url())
+                .env("WXKF_T_REDIS", redis_url())
+                .env("WXKF_T_PREFIX", prefix)
+                .env("WXKF_T_LEASE_MS", lease.as_millis().to_string())
+                .env("WXKF_T_CB_TOKEN", token.expose_secret())
+                .env("WXKF_T_CB_KEY", key.expose_secret())
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("start a child instance");
+            let stdin = process.stdin.take().unwrap();
+            let stdout = process.stdout.take().unwrap();
+            let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+            let hang_tx = hang_tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    // libtest may have printed "test child_instance ... " on the same line
+                    let Some(at) = line.find(TAG) else { continue };
+                    let rest = &line[at + TAG.len()..];
+                    let mut words = rest.split_whitespace();
+                    match (words.next(), words.next()) {
+                        (Some("READY"), Some(addr)) => {
+                            let _ = ready_tx.send(addr.parse::<SocketAddr>().unwrap());
+                        }
+                        (Some("HANG"), Some(msgid)) => {
+                            let _ = hang_tx.send((id, msgid.to_owned()));
+                        }
+                        _ => {}
+                    }
+                }
+            });
+            let addr = tokio::task::spawn_blocking(move || ready_rx.recv_timeout(Duration::from_secs(60)))
+                .await
+                .unwrap()
+                .expect("child instance did not report READY within 60 s");
+            instances.push(Instance { process, _stdin: stdin, addr });
+        }
+        let balancer = Arc::new(Balancer {
+            backends: Mutex::new(instances.iter().enumerate().map(|(i, x)| (i, x.addr)).collect()),
+            next: AtomicUsize::new(0),
+            served: Mutex::new(HashMap::new()),
+            http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap(),
+        });
+        let app = axum::Router::new().fallback(forward).with_state(Arc::clone(&balancer));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/wxkf/callback", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        sim.set_callback(&url, token.expose_secret(), key.expose_secret()).unwrap();
+        Fleet { instances, balancer, hangs, server }
+    }
+
+    /// `kill -9` of instance `id`; the balancer stops sending to it.
+    fn kill(&mut self, id: usize) {
+        self.instances[id].process.kill().unwrap();
+        self.instances[id].process.wait().unwrap();
+        self.balancer.backends.lock().unwrap().retain(|(i, _)| *i != id);
+    }
+
+    fn served(&self) -> HashMap<usize, usize> {
+        self.balancer.served.lock().unwrap().clone()
+    }
+}
+
+/// Round robin over the live instances; a connection refused moves on to the next one.
+async fn forward(State(lb): State<Arc<Balancer>>, method: Method, uri: Uri, body: Bytes) -> Response {
+    let backends = lb.backends.lock().unwrap().clone();
+    let start = lb.next.fetch_add(1, Ordering::Relaxed);
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    for k in 0..backends.len() {
+        let (id, addr) = backends[(start + k) % backends.len()];
+        let url = format!("http://{addr}{path}");
+        let request = if method == Method::GET {
+            lb.http.get(&url)
+        } else {
+            lb.http.post(&url).header("content-type", "text/xml").body(body.clone())
+        };
+        if let Ok(resp) = request.send().await {
+            *lb.served.lock().unwrap().entry(id).or_default() += 1;
+            let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+            return (status, resp.bytes().await.unwrap_or_default()).into_response();
+        }
+    }
+    StatusCode::BAD_GATEWAY.into_response()
+}
+
+fn prefix(test: &str) -> String {
+    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos();
+    format!("wxkf-test:{test}:{}:{nanos}:", std::process::id())
+}
+
+/// `send_msg` calls the simulator refused as a duplicate msgid: each is an instance trying to
+/// answer a message that was answered already (the bot derives reply msgids from the incoming
+/// msgid, so the simulator's check would hide the double from `sent()`).
+fn refused_doubles(sim: &SimHandle) -> usize {
+    sim.calls().iter().filter(|c| c.path == "/cgi-bin/kf/send_msg" && c.errcode == Some(40058)).count()
+}
+
+/// Every text the bot sent, with how often, per (open_kfid, customer, text).
+fn sent_texts(sim: &SimHandle) -> HashMap<(String, String, String), usize> {
+    let mut count = HashMap::new();
+    for s in sim.sent() {
+        let text = s.text().unwrap_or_default().to_owned();
+        *count.entry((s.open_kfid.clone(), s.touser.clone(), text)).or_default() += 1;
+    }
+    count
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const ACCOUNTS: [&str; 3] = ["wkSCALE1", "wkSCALE2", "wkSCALE3"];
+const CUSTOMERS_PER_ACCOUNT: usize = 20;
+const MESSAGES: usize = 1000;
+
+/// 4 instances, 3 Kf accounts × 20 customers, 1,000 customer messages: every message answered
+/// exactly once, and one `gettoken` per token lifetime across all instances (the token is
+/// revoked half-way, as when WeCom invalidates it early: exactly one more fetch).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_instances_answer_a_thousand_messages_exactly_once_with_one_token_fetch_per_lifetime() {
+    if !redis_up("four_instances").await {
+        return;
+    }
+    let mut builder = wxkf_sim::Sim::builder().callback_timeout(Duration::from_secs(3));
+    for kf in ACCOUNTS {
+        builder = builder.account(kf, kf);
+    }
+    let sim = builder.start().await.unwrap();
+    let fleet = Fleet::start(&sim, 4, &prefix("four"), Duration::from_secs(5)).await;
+
+    // each customer chats as people do: the next message after the answer to the last one
+    // (a burst of more than five would also break WeCom's 5-replies-per-message rule)
+    let customers: Vec<_> = (0..ACCOUNTS.len() * CUSTOMERS_PER_ACCOUNT)
+        .map(|i| {
+            let kf = ACCOUNTS[i % ACCOUNTS.len()];
+            let share = MESSAGES / (ACCOUNTS.len() * CUSTOMERS_PER_ACCOUNT);
+            let extra = usize::from(i < MESSAGES % (ACCOUNTS.len() * CUSTOMERS_PER_ACCOUNT));
+            (sim.customer(kf, &format!("wmSCALE{i:03}")), share + extra)
+        })
+        .collect();
+    assert_eq!(customers.iter().map(|(_, n)| n).sum::<usize>(), MESSAGES);
+
+    let chat = |half: usize| {
+        let tasks: Vec<_> = customers
+            .iter()
+            .map(|(c, n)| {
+                let (c, n) = (c.clone(), *n);
+                let (from, to) = if half == 0 { (0, n / 2) } else { (n / 2, n) };
+                tokio::spawn(async move {
+                    for i in from..to {
+                        c.say(&format!("{}/{}/{i}", c.open_kfid(), c.external_userid()));
+                        let got = c.wait_for_replies(i + 1, Duration::from_secs(60)).await.len();
+                        assert!(got > i, "{}: no answer to message {i} within 60 s", c.external_userid());
+                    }
+                })
+            })
+            .collect();
+        async move {
+            for t in tasks {
+                t.await.unwrap();
+            }
+        }
+    };
+    let started = Instant::now();
+    chat(0).await;
+    assert_eq!(sim.call_count("/cgi-bin/gettoken"), 1, "one token for all four instances");
+    // WeCom invalidates the token early: every instance's next call fails with 40014
+    sim.revoke_tokens();
+    chat(1).await;
+    let elapsed = started.elapsed();
+    // late doubles would show up now
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let texts = sent_texts(&sim);
+    let mut missing = Vec::new();
+    for (c, n) in &customers {
+        for i in 0..*n {
+            let text = format!("echo: {}/{}/{i}", c.open_kfid(), c.external_userid());
+            let key = (c.open_kfid().to_owned(), c.external_userid().to_owned(), text);
+            match texts.get(&key) {
+                Some(1) => {}
+                Some(k) => panic!("{key:?} was answered {k} times"),
+                None => missing.push(key),
+            }
+        }
+    }
+    assert!(missing.is_empty(), "unanswered: {missing:?}");
+    assert_eq!(sim.sent().len(), MESSAGES, "nothing but the answers was sent");
+    assert_eq!(refused_doubles(&sim), 0, "an instance tried to answer a message twice");
+    assert_eq!(
+        sim.call_count("/cgi-bin/gettoken"),
+        2,
+        "one fetch per token lifetime: the first, and one after the revocation"
+    );
+    let served = fleet.served();
+    assert_eq!(served.len(), 4, "every instance took callbacks: {served:?}");
+    println!(
+        "{MESSAGES} messages through 4 instances in {elapsed:?}; callbacks per instance {served:?}; \
+         sync_msg calls {}",
+        sim.call_count("/cgi-bin/kf/sync_msg")
+    );
+    drop(fleet);
+    sim.shutdown();
+}
+
+/// An instance is killed (`kill -9`) while it pulls, after answering part of a page and before
+/// saving the cursor: another instance takes the account over once the lease runs out, answers
+/// the rest, and answers nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_an_instance_mid_pull_hands_the_account_over_within_the_lease_time() {
+    if !redis_up("kill_mid_pull").await {
+        return;
+    }
+    const KF: &str = "wkKILL1";
+    const OTHER: &str = "wkKILL2";
+    let lease = Duration::from_millis(1500);
+    let sim = wxkf_sim::Sim::builder()
+        .account(KF, "kill")
+        .account(OTHER, "other")
+        .callback_timeout(Duration::from_secs(3))
+        .start()
+        .await
+        .unwrap();
+    let mut fleet = Fleet::start(&sim, 3, &prefix("kill"), lease).await;
+    let alice = sim.customer(KF, "wmALICE");
+    alice.say("warm");
+    assert_eq!(alice.wait_for_replies(1, Duration::from_secs(20)).await.len(), 1);
+
+    // three messages whose callbacks are lost, then one that is announced: one pull gets all
+    // four on one page; the instance answers three and hangs on the fourth, cursor unsaved
+    sim.inject(FaultRule::new(Fault::DropCallback).times(3));
+    for text in ["a1", "a2", "a3"] {
+        alice.say(text);
+    }
+    alice.say("hang:a4");
+    let (victim, msgid) = tokio::time::timeout(Duration::from_secs(20), fleet.hangs.recv())
+        .await
+        .expect("no instance reached the hanging message within 20 s")
+        .unwrap();
+    let before: Vec<String> = alice.replies().iter().filter_map(|s| s.text().map(str::to_owned)).collect();
+    assert_eq!(before, ["echo: warm", "echo: a1", "echo: a2", "echo: a3"], "answered before the kill");
+
+    // alive, the hanging instance keeps renewing its lease: no one else may pull the account
+    tokio::time::sleep(lease * 2).await;
+    assert_eq!(alice.replies().len(), 4, "another instance pulled while the holder was alive");
+
+    fleet.kill(victim);
+    let killed_at = Instant::now();
+    // the other account is not held up meanwhile
+    let bob = sim.customer(OTHER, "wmBOB");
+    bob.say("still there?");
+
+    let replies = alice.wait_for_replies(5, lease + Duration::from_secs(10)).await;
+    let took_over = killed_at.elapsed();
+    assert_eq!(replies.len(), 5, "the hanging message {msgid} was not answered after the kill");
+    // renewed at most a third of the lease before the kill, so it had at least two thirds left
+    assert!(took_over >= lease / 2, "taken over after {took_over:?}, before the lease ({lease:?}) ran out");
+    assert!(
+        took_over <= lease + Duration::from_millis(1500),
+        "taken over after {took_over:?}; the lease is {lease:?}"
+    );
+    assert_eq!(bob.wait_for_replies(1, Duration::from_secs(10)).await.len(), 1);
+
+    // give any double a chance to appear: two more lease times and sweeps
+    tokio::time::sleep(lease * 2).await;
+    let texts: Vec<String> = alice.replies().iter().filter_map(|s| s.text().map(str::to_owned)).collect();
+    assert_eq!(texts, ["echo: warm", "echo: a1", "echo: a2", "echo: a3", "echo: hang:a4"]);
+    assert_eq!(refused_doubles(&sim), 0, "the new holder tried to answer what the killed one had answered");
+    assert_eq!(sim.call_count("/cgi-bin/gettoken"), 1);
+    println!("instance {victim} killed mid-pull; account taken over after {took_over:?} (lease {lease:?})");
+    drop(fleet);
+    sim.shutdown();
+}
