@@ -13,6 +13,9 @@
 //!   budget locally.
 //! - A failing handler is retried with backoff, then the message goes to
 //!   [`Handler::on_dead_letter`] and the cursor moves on.
+//! - Several instances behave as one with a shared [`Coordinator`] (pending callbacks and a pull
+//!   lease per open_kfid) and [`DedupeStore`]; feature `redis` has both
+//!   (`BotBuilder::redis`, docs/scaling.md).
 //!
 //! This crate knows nothing of HTTP servers: `wxkf-axum` wires [`Bot::dispatch`] to a callback
 //! route.
