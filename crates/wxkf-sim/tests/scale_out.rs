@@ -34,6 +34,10 @@ const TAG: &str = "WXKF-CHILD";
 /// Set (to the child's number) only in a child process.
 const CHILD: &str = "WXKF_SCALE_CHILD";
 
+/// The tests of this file run one at a time: each starts several processes, and timings (lease
+/// takeover) should not depend on the other test's load on a small CI machine.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
@@ -300,6 +304,7 @@ const MESSAGES: usize = 1000;
 /// revoked half-way, as when WeCom invalidates it early: exactly one more fetch).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_instances_answer_a_thousand_messages_exactly_once_with_one_token_fetch_per_lifetime() {
+    let _serial = SERIAL.lock().await;
     if !redis_up("four_instances").await {
         return;
     }
@@ -390,12 +395,13 @@ async fn four_instances_answer_a_thousand_messages_exactly_once_with_one_token_f
 /// the rest, and answers nothing twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_an_instance_mid_pull_hands_the_account_over_within_the_lease_time() {
+    let _serial = SERIAL.lock().await;
     if !redis_up("kill_mid_pull").await {
         return;
     }
     const KF: &str = "wkKILL1";
     const OTHER: &str = "wkKILL2";
-    let lease = Duration::from_millis(1500);
+    let lease = Duration::from_secs(2);
     let sim = wxkf_sim::Sim::builder()
         .account(KF, "kill")
         .account(OTHER, "other")
@@ -438,7 +444,7 @@ async fn killing_an_instance_mid_pull_hands_the_account_over_within_the_lease_ti
     // renewed at most a third of the lease before the kill, so it had at least two thirds left
     assert!(took_over >= lease / 2, "taken over after {took_over:?}, before the lease ({lease:?}) ran out");
     assert!(
-        took_over <= lease + Duration::from_millis(1500),
+        took_over <= lease + Duration::from_secs(2),
         "taken over after {took_over:?}; the lease is {lease:?}"
     );
     assert_eq!(bob.wait_for_replies(1, Duration::from_secs(10)).await.len(), 1);
