@@ -459,3 +459,75 @@ async fn killing_an_instance_mid_pull_hands_the_account_over_within_the_lease_ti
     drop(fleet);
     sim.shutdown();
 }
+
+/// Tokens that simply run out: with a 4-second token lifetime (refreshed ahead at half of it), the
+/// four instances together fetch about one token per half-lifetime while 40 customers chat for
+/// several seconds — not one per instance. Every message is still answered exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_lived_tokens_are_fetched_once_per_lifetime_by_the_whole_fleet() {
+    let _serial = SERIAL.lock().await;
+    if !redis_up("short_tokens").await {
+        return;
+    }
+    let ttl = Duration::from_secs(4);
+    let sim = wxkf_sim::Sim::builder()
+        .account("wkTOK1", "one")
+        .account("wkTOK2", "two")
+        .token_ttl(ttl)
+        .callback_timeout(Duration::from_secs(3))
+        .start()
+        .await
+        .unwrap();
+    let fleet = Fleet::start(&sim, 4, &prefix("tokens"), Duration::from_secs(5)).await;
+    let chat_for = Duration::from_secs(9);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let c = sim.customer(["wkTOK1", "wkTOK2"][i % 2], &format!("wmTOK{i:02}"));
+            tokio::spawn(async move {
+                let mut n = 0;
+                while started.elapsed() < chat_for {
+                    c.say(&format!("{}/{n}", c.external_userid()));
+                    n += 1;
+                    assert_eq!(c.wait_for_replies(n, Duration::from_secs(30)).await.len(), n, "no answer");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                (c, n)
+            })
+        })
+        .collect();
+    let mut chats = Vec::new();
+    for t in tasks {
+        chats.push(t.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let texts = sent_texts(&sim);
+    let mut total = 0;
+    for (c, n) in &chats {
+        for i in 0..*n {
+            let key = (
+                c.open_kfid().to_owned(),
+                c.external_userid().to_owned(),
+                format!("echo: {}/{i}", c.external_userid()),
+            );
+            assert_eq!(texts.get(&key), Some(&1), "{key:?}");
+        }
+        total += n;
+    }
+    assert_eq!(refused_doubles(&sim), 0);
+    let fetches = sim.call_count("/cgi-bin/gettoken");
+    // the first fetch, then one each time the token reaches half its lifetime (2 s; a little
+    // less for the time a fetch takes): a second instance fetching too would exceed it
+    let half_life = ttl.as_secs_f64() / 2.0 - 0.1;
+    let most = (elapsed.as_secs_f64() / half_life).floor() as usize + 1;
+    assert!(fetches >= 2, "{fetches} fetches in {elapsed:?}: tokens of {ttl:?} were not renewed");
+    assert!(
+        fetches <= most,
+        "{fetches} gettoken calls in {elapsed:?} with {ttl:?} tokens; at most {most} expected"
+    );
+    println!("{total} messages in {elapsed:?} with {ttl:?} tokens: {fetches} gettoken calls by 4 instances");
+    drop(fleet);
+    sim.shutdown();
+}
