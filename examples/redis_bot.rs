@@ -1,6 +1,7 @@
 //! The echo bot (handler in `echo/mod.rs`) ready to run as several instances behind one load
 //! balancer: the access token, the refresh lock, the `sync_msg` cursors, the per-open_kfid pull
-//! leases, pending callbacks and handled msgids all live in Redis, so the instances behave as one
+//! leases, pending callbacks, handled msgids and reply budgets all live in Redis, so the instances
+//! behave as one
 //! (docs/scaling.md). Start as many as you like with the same settings.
 //!
 //! Env: `WXKF_CORP_ID`, `WXKF_APP_SECRET`, `WXKF_TOKEN`, `WXKF_ENCODING_AES_KEY` (required),
@@ -45,7 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &required("WXKF_ENCODING_AES_KEY")?,
         &required("WXKF_CORP_ID")?,
     )?;
-    // cursors, pull leases, pending callbacks and handled msgids under the same prefix
+    // cursors, pull leases, pending callbacks, handled msgids and reply budgets under the same prefix
     let bot = Bot::builder(client, Echo).redis(redis, &prefix).build();
     tracing::info!(instance = bot.instance_id(), %listen, %prefix, "echo bot instance listening on /wxkf/callback");
     let app = bot_router(CallbackConfig::new(crypto), bot.clone());

@@ -380,7 +380,7 @@ impl Handler for Flaky {
                         self.refusals.lock().unwrap().push(e.to_string());
                     }
                 }
-                assert_eq!(ctx.budget().remaining, 0);
+                assert_eq!(ctx.budget().await?.remaining, 0);
                 Ok(())
             }
             _ => Ok(()),

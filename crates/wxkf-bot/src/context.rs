@@ -1,7 +1,6 @@
 //! Replying to one customer, within WeCom's budget.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use wxkf_client::Client;
@@ -10,84 +9,9 @@ use wxkf_types::message::{
     MAX_TEXT_BYTES, MsgMenu, SendLink, SendMessage, SendMsgOnEventRequest, SendMsgRequest,
 };
 
+use crate::budget::{Budget, BudgetStore};
 use crate::error::BotError;
 use crate::text::split_text;
-
-/// How long after a customer's last message you may write to them (kf-api.md §5.4).
-pub const REPLY_WINDOW_SECS: u64 = 48 * 3600;
-/// How many messages you may send within that window (kf-api.md §5.4).
-pub const REPLIES_PER_WINDOW: u32 = 5;
-
-/// What is left of the 48-hour / 5-message budget for one customer of one Kf account, as
-/// tracked by this runtime (from the customer's messages it saw and the sends made through it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Budget {
-    /// Messages that may still be sent.
-    pub remaining: u32,
-    /// Unix seconds at which the window closes.
-    pub expires_at: u64,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct Budgets {
-    map: Mutex<HashMap<(String, String), Budget>>,
-    // customer messages seen, to sweep closed windows now and then
-    spoken: std::sync::atomic::AtomicU64,
-}
-
-impl Budgets {
-    /// A customer message opens (or renews) the window.
-    pub(crate) fn customer_spoke(&self, open_kfid: &str, external_userid: &str, send_time: u64) {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        // bounded: closed windows are forgotten every 4096 customer messages
-        if self.spoken.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 4096 == 4095 {
-            let now = now_secs();
-            map.retain(|_, b| b.expires_at > now);
-        }
-        let entry = map
-            .entry((open_kfid.to_owned(), external_userid.to_owned()))
-            .or_insert(Budget { remaining: 0, expires_at: 0 });
-        let expires_at = send_time + REPLY_WINDOW_SECS;
-        // `>=`: send_time has one-second resolution, and every new customer message renews the
-        // five replies, also one sent in the same second as the last
-        if expires_at >= entry.expires_at {
-            *entry = Budget { remaining: REPLIES_PER_WINDOW, expires_at };
-        }
-    }
-
-    pub(crate) fn get(&self, open_kfid: &str, external_userid: &str, now: u64) -> Budget {
-        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        match map.get(&(open_kfid.to_owned(), external_userid.to_owned())) {
-            Some(b) if b.expires_at > now => *b,
-            Some(b) => Budget { remaining: 0, expires_at: b.expires_at },
-            None => Budget { remaining: 0, expires_at: 0 },
-        }
-    }
-
-    /// Takes `n` sends from the budget, or refuses without taking any.
-    fn take(&self, open_kfid: &str, external_userid: &str, n: u32, now: u64) -> Result<(), BotError> {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        let key = (open_kfid.to_owned(), external_userid.to_owned());
-        match map.get_mut(&key) {
-            Some(b) if b.expires_at > now && b.remaining >= n => {
-                b.remaining -= n;
-                Ok(())
-            }
-            Some(b) if b.expires_at > now => {
-                Err(BotError::BudgetExhausted { needed: n, remaining: b.remaining })
-            }
-            _ => Err(BotError::WindowClosed),
-        }
-    }
-
-    fn give_back(&self, open_kfid: &str, external_userid: &str, n: u32) {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(b) = map.get_mut(&(open_kfid.to_owned(), external_userid.to_owned())) {
-            b.remaining = (b.remaining + n).min(REPLIES_PER_WINDOW);
-        }
-    }
-}
 
 pub(crate) fn now_secs() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
@@ -101,7 +25,7 @@ pub(crate) fn now_secs() -> u64 {
 #[derive(Clone)]
 pub struct ReplyContext {
     pub(crate) client: Client,
-    pub(crate) budgets: Arc<Budgets>,
+    pub(crate) budgets: Arc<dyn BudgetStore>,
     pub(crate) open_kfid: String,
     pub(crate) external_userid: String,
     pub(crate) welcome_code: Option<String>,
@@ -141,9 +65,37 @@ impl ReplyContext {
         self.welcome_code.as_deref()
     }
 
-    /// What is left of the 48-hour / 5-message budget for this customer.
-    pub fn budget(&self) -> Budget {
-        self.budgets.get(&self.open_kfid, &self.external_userid, now_secs())
+    /// What is left of the 48-hour / 5-message budget for this customer, as counted in the
+    /// runtime's [`BudgetStore`] (shared by every instance with the `redis` feature).
+    pub async fn budget(&self) -> Result<Budget, BotError> {
+        self.budgets
+            .get(&self.open_kfid, &self.external_userid, now_secs())
+            .await
+            .map_err(BotError::BudgetStore)
+    }
+
+    /// Takes `n` sends from the budget, or refuses without taking any.
+    async fn take(&self, n: u32) -> Result<(), BotError> {
+        let now = now_secs();
+        match self
+            .budgets
+            .take(&self.open_kfid, &self.external_userid, n, now)
+            .await
+            .map_err(BotError::BudgetStore)?
+        {
+            Ok(()) => Ok(()),
+            Err(b) if b.expires_at > now => {
+                Err(BotError::BudgetExhausted { needed: n, remaining: b.remaining })
+            }
+            Err(_) => Err(BotError::WindowClosed),
+        }
+    }
+
+    /// Returns `n` sends that were taken but not sent.
+    async fn give_back(&self, n: u32) {
+        if let Err(e) = self.budgets.give_back(&self.open_kfid, &self.external_userid, n).await {
+            tracing::warn!(error = %e, "could not give unsent replies back to the budget");
+        }
     }
 
     fn next_msgid(&self) -> String {
@@ -165,13 +117,13 @@ impl ReplyContext {
             return Err(BotError::EmptyText);
         }
         let n = u32::try_from(parts.len()).unwrap_or(u32::MAX);
-        self.budgets.take(&self.open_kfid, &self.external_userid, n, now_secs())?;
+        self.take(n).await?;
         for (i, part) in parts.iter().enumerate() {
             let req = SendMsgRequest::text(&self.external_userid, &self.open_kfid, *part)
                 .with_msgid(self.next_msgid());
             if let Err(e) = self.client.message().send_msg(req).await {
                 let unsent = u32::try_from(parts.len() - i).unwrap_or(u32::MAX);
-                self.budgets.give_back(&self.open_kfid, &self.external_userid, unsent);
+                self.give_back(unsent).await;
                 return Err(e.into());
             }
         }
@@ -180,11 +132,11 @@ impl ReplyContext {
 
     /// Sends any message kind (counts against the budget).
     pub async fn reply(&self, message: impl Into<SendMessage>) -> Result<(), BotError> {
-        self.budgets.take(&self.open_kfid, &self.external_userid, 1, now_secs())?;
+        self.take(1).await?;
         let req = SendMsgRequest::new(&self.external_userid, &self.open_kfid, message)
             .with_msgid(self.next_msgid());
         if let Err(e) = self.client.message().send_msg(req).await {
-            self.budgets.give_back(&self.open_kfid, &self.external_userid, 1);
+            self.give_back(1).await;
             return Err(e.into());
         }
         Ok(())
@@ -192,7 +144,7 @@ impl ReplyContext {
 
     async fn reply_media(&self, kind: MediaType, filename: &str, data: Bytes) -> Result<(), BotError> {
         // check the budget before uploading, so a refused send costs no upload
-        let budget = self.budget();
+        let budget = self.budget().await?;
         if budget.expires_at <= now_secs() {
             return Err(BotError::WindowClosed);
         }
@@ -258,34 +210,5 @@ impl ReplyContext {
         let req = SendMsgOnEventRequest::menu(code, menu).with_msgid(self.next_msgid());
         self.client.message().send_msg_on_event(req).await?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn budget_opens_on_customer_message_and_refuses_over_five() {
-        let b = Budgets::default();
-        assert!(matches!(b.take("wk", "wm", 1, 100), Err(BotError::WindowClosed)));
-        b.customer_spoke("wk", "wm", 100);
-        assert_eq!(b.get("wk", "wm", 101), Budget { remaining: 5, expires_at: 100 + REPLY_WINDOW_SECS });
-        b.take("wk", "wm", 3, 101).unwrap();
-        assert!(matches!(
-            b.take("wk", "wm", 3, 101),
-            Err(BotError::BudgetExhausted { needed: 3, remaining: 2 })
-        ));
-        b.take("wk", "wm", 2, 101).unwrap();
-        assert_eq!(b.get("wk", "wm", 101).remaining, 0);
-        assert!(matches!(b.take("wk", "wm", 1, 100 + REPLY_WINDOW_SECS), Err(BotError::WindowClosed)));
-        // a new customer message renews it; an older one does not
-        b.customer_spoke("wk", "wm", 200);
-        b.customer_spoke("wk", "wm", 150);
-        assert_eq!(b.get("wk", "wm", 201).remaining, 5);
-        // five replies, then another customer message within the same second: five more
-        b.take("wk", "wm", 5, 201).unwrap();
-        b.customer_spoke("wk", "wm", 200);
-        assert_eq!(b.get("wk", "wm", 201).remaining, 5);
     }
 }

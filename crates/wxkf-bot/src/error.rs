@@ -44,6 +44,9 @@ pub enum BotError {
     /// follows.
     #[error("coordinator failed: check the connection to the shared store")]
     Coordinator(#[source] std::io::Error),
+    /// The budget store failed; nothing was sent.
+    #[error("budget store failed: nothing was sent; check the connection to the shared store")]
+    BudgetStore(#[source] std::io::Error),
     /// This instance lost the account's pull lease mid-pull (it was paused or cut off for longer
     /// than the lease time); it stopped, and the instance that took the lease goes on.
     #[error("pull lease lost mid-pull: another instance took over the account")]

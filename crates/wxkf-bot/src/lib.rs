@@ -14,7 +14,7 @@
 //! - A failing handler is retried with backoff, then the message goes to
 //!   [`Handler::on_dead_letter`] and the cursor moves on.
 //! - Several instances behave as one with a shared [`Coordinator`] (pending callbacks and a pull
-//!   lease per open_kfid) and [`DedupeStore`]; feature `redis` has both
+//!   lease per open_kfid), [`DedupeStore`] and [`BudgetStore`]; feature `redis` has all three
 //!   (`BotBuilder::redis`, docs/scaling.md).
 //!
 //! This crate knows nothing of HTTP servers: `wxkf-axum` wires [`Bot::dispatch`] to a callback
@@ -41,6 +41,7 @@
 
 #![deny(missing_docs)]
 
+mod budget;
 mod context;
 mod coordinate;
 mod dedupe;
@@ -52,12 +53,13 @@ mod runtime;
 mod store;
 mod text;
 
-pub use context::{Budget, REPLIES_PER_WINDOW, REPLY_WINDOW_SECS, ReplyContext};
+pub use budget::{Budget, BudgetStore, MemoryBudgets, REPLIES_PER_WINDOW, REPLY_WINDOW_SECS};
+pub use context::ReplyContext;
 pub use coordinate::{Coordinator, DedupeStore, LeaseAttempt, MemoryDedupe, PendingPull};
 pub use error::BotError;
 pub use handler::{FnHandler, Handler, HandlerError, handler_fn};
 #[cfg(feature = "redis")]
-pub use redis_store::{RedisCoordinator, RedisCursorStore, RedisDedupe};
+pub use redis_store::{RedisBudgets, RedisCoordinator, RedisCursorStore, RedisDedupe};
 pub use runtime::{Bot, BotBuilder, BotConfig, Dispatch};
 pub use store::{CursorStore, FileCursorStore, MemoryCursorStore};
 pub use text::split_text;

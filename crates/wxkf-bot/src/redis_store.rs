@@ -5,6 +5,7 @@
 //!   `next_cursor`), so a restarted or replacement instance continues where the last one stopped.
 //! - [`RedisCoordinator`]: callbacks still to be pulled and the per-open_kfid pull lease.
 //! - [`RedisDedupe`]: handled msgids, each with a TTL.
+//! - [`RedisBudgets`]: the 48-hour / 5-message reply budget of each customer.
 //!
 //! Keys, all under one prefix (default `wxkf:`); none holds a secret:
 //!
@@ -15,6 +16,7 @@
 //! | `<prefix>pending:<open_kfid>` | hash | the newest callback token (valid 10 min), earliest `create_time`, `marked_at`, `nonce` |
 //! | `<prefix>pending` | set | the open_kfids that have a pending hash |
 //! | `<prefix>seen:<open_kfid>:<msgid>` | string, expiring | `1`: the message was handled |
+//! | `<prefix>budget:<open_kfid>:<external_userid>` | hash, expiring with the window | `remaining`, `expires_at` |
 //!
 //! Every compare-and-set (merge a mark, clear a mark only if unchanged, take / renew / release a
 //! lease only as its owner) is one Lua script, so it is atomic on the server.
@@ -28,6 +30,7 @@ use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 
+use crate::budget::{Budget, BudgetStore, REPLIES_PER_WINDOW, REPLY_WINDOW_SECS};
 use crate::coordinate::{Coordinator, DedupeStore, LeaseAttempt, PendingPull};
 use crate::store::CursorStore;
 
@@ -404,5 +407,164 @@ impl DedupeStore for RedisDedupe {
     async fn remember(&self, open_kfid: &str, msgid: &str, ttl: Duration) -> io::Result<()> {
         let mut conn = self.conn.clone();
         conn.pset_ex::<_, _, ()>(self.key(open_kfid, msgid), 1, millis(ttl)).await.map_err(io::Error::other)
+    }
+}
+
+/// Opens or renews a window: five sends until `ARGV[1]` unless the current window was opened by a
+/// later message. The key expires with the window.
+static SPOKE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local old = tonumber(redis.call('HGET', KEYS[1], 'expires_at') or '0') or 0
+local new = tonumber(ARGV[1])
+if new >= old then
+  redis.call('HSET', KEYS[1], 'remaining', ARGV[2], 'expires_at', ARGV[1])
+  redis.call('EXPIREAT', KEYS[1], ARGV[1])
+end
+return 1
+",
+    )
+});
+
+/// Takes `ARGV[1]` sends at time `ARGV[2]` if the window is open and has them: `{1|0, remaining,
+/// expires_at}` (the budget after a take, or as it is after a refusal).
+static TAKE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local exp = tonumber(redis.call('HGET', KEYS[1], 'expires_at') or '0') or 0
+local rem = tonumber(redis.call('HGET', KEYS[1], 'remaining') or '0') or 0
+local n = tonumber(ARGV[1])
+if exp > tonumber(ARGV[2]) and rem >= n then
+  redis.call('HSET', KEYS[1], 'remaining', rem - n)
+  return {1, rem - n, exp}
+end
+return {0, rem, exp}
+",
+    )
+});
+
+/// Gives `ARGV[1]` sends back, never above `ARGV[2]`, if the window still exists.
+static GIVE_BACK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local rem = redis.call('HGET', KEYS[1], 'remaining')
+if not rem then return 0 end
+redis.call('HSET', KEYS[1], 'remaining', math.min(tonumber(rem) + tonumber(ARGV[1]), tonumber(ARGV[2])))
+return 1
+",
+    )
+});
+
+/// The reply budget of every customer in Redis (`<prefix>budget:<open_kfid>:<external_userid>`,
+/// expiring with its window), so that whichever instance pulls a customer's message or sends a
+/// reply, all count against one budget; a take is one atomic script.
+///
+/// ```no_run
+/// # async fn demo() -> std::io::Result<()> {
+/// use wxkf_bot::{BudgetStore, RedisBudgets};
+/// let budgets = RedisBudgets::connect("redis://127.0.0.1:6379").await?.with_prefix("mybot:");
+/// let now = 1_700_000_000;
+/// budgets.customer_spoke("wk1", "wm1", now).await?;
+/// assert!(budgets.take("wk1", "wm1", 2, now).await?.is_ok());
+/// assert_eq!(budgets.get("wk1", "wm1", now).await?.remaining, 3);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisBudgets {
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+impl fmt::Debug for RedisBudgets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisBudgets").field("prefix", &self.prefix).finish_non_exhaustive()
+    }
+}
+
+impl RedisBudgets {
+    /// Connects to the Redis server at `url` with the [`DEFAULT_PREFIX`].
+    pub async fn connect(url: &str) -> io::Result<Self> {
+        let client = redis::Client::open(url).map_err(io::Error::other)?;
+        let conn = ConnectionManager::new(client).await.map_err(io::Error::other)?;
+        Ok(Self::from_connection(conn))
+    }
+
+    /// A budget store on an existing connection, with the [`DEFAULT_PREFIX`].
+    pub fn from_connection(conn: ConnectionManager) -> Self {
+        RedisBudgets { conn, prefix: DEFAULT_PREFIX.to_owned() }
+    }
+
+    /// Puts every key under `prefix` (every instance of one bot must use the same prefix).
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn key(&self, open_kfid: &str, external_userid: &str) -> String {
+        format!("{}budget:{open_kfid}:{external_userid}", self.prefix)
+    }
+}
+
+#[async_trait]
+impl BudgetStore for RedisBudgets {
+    async fn customer_spoke(&self, open_kfid: &str, external_userid: &str, send_time: u64) -> io::Result<()> {
+        let mut conn = self.conn.clone();
+        SPOKE
+            .key(self.key(open_kfid, external_userid))
+            .arg(send_time.saturating_add(REPLY_WINDOW_SECS))
+            .arg(REPLIES_PER_WINDOW)
+            .invoke_async::<i64>(&mut conn)
+            .await
+            .map(drop)
+            .map_err(io::Error::other)
+    }
+
+    async fn get(&self, open_kfid: &str, external_userid: &str, now: u64) -> io::Result<Budget> {
+        let mut conn = self.conn.clone();
+        let (remaining, expires_at): (Option<u32>, Option<u64>) = redis::cmd("HMGET")
+            .arg(self.key(open_kfid, external_userid))
+            .arg("remaining")
+            .arg("expires_at")
+            .query_async(&mut conn)
+            .await
+            .map_err(io::Error::other)?;
+        let expires_at = expires_at.unwrap_or(0);
+        let remaining = if expires_at > now { remaining.unwrap_or(0) } else { 0 };
+        Ok(Budget::new(remaining, expires_at))
+    }
+
+    async fn take(
+        &self,
+        open_kfid: &str,
+        external_userid: &str,
+        n: u32,
+        now: u64,
+    ) -> io::Result<Result<(), Budget>> {
+        let mut conn = self.conn.clone();
+        let (taken, remaining, expires_at): (i64, u32, u64) = TAKE
+            .key(self.key(open_kfid, external_userid))
+            .arg(n)
+            .arg(now)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(io::Error::other)?;
+        Ok(if taken == 1 { Ok(()) } else { Err(Budget::new(remaining, expires_at)) })
+    }
+
+    async fn give_back(&self, open_kfid: &str, external_userid: &str, n: u32) -> io::Result<()> {
+        let mut conn = self.conn.clone();
+        GIVE_BACK
+            .key(self.key(open_kfid, external_userid))
+            .arg(n)
+            .arg(REPLIES_PER_WINDOW)
+            .invoke_async::<i64>(&mut conn)
+            .await
+            .map(drop)
+            .map_err(io::Error::other)
     }
 }

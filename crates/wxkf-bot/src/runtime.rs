@@ -14,7 +14,8 @@ use wxkf_client::Client;
 use wxkf_types::callback::CallbackEvent;
 use wxkf_types::message::{Event, Message, Origin, SyncMsgRequest};
 
-use crate::context::{Budgets, ReplyContext, now_secs};
+use crate::budget::{BudgetStore, MemoryBudgets};
+use crate::context::{ReplyContext, now_secs};
 use crate::coordinate::{Coordinator, DedupeStore, LeaseAttempt, MemoryDedupe, PendingPull};
 use crate::error::BotError;
 use crate::handler::{Handler, HandlerError};
@@ -109,6 +110,7 @@ pub struct BotBuilder {
     store: Option<Arc<dyn CursorStore>>,
     coordinator: Option<Arc<dyn Coordinator>>,
     dedupe: Option<Arc<dyn DedupeStore>>,
+    budgets: Option<Arc<dyn BudgetStore>>,
     config: BotConfig,
 }
 
@@ -146,10 +148,18 @@ impl BotBuilder {
         self
     }
 
-    /// Cursors, pull leases, pending callbacks and handled msgids in Redis under `prefix`, so that
+    /// Where the 48-hour / 5-message reply budgets are counted; default [`MemoryBudgets`].
+    /// Instances that share the work should share it too.
+    pub fn budget_store(mut self, budgets: impl BudgetStore) -> Self {
+        self.budgets = Some(Arc::new(budgets));
+        self
+    }
+
+    /// Cursors, pull leases, pending callbacks, handled msgids and reply budgets in Redis under `prefix`, so that
     /// every instance built this way with the same prefix behaves as one (docs/scaling.md).
     /// Shorthand for [`cursor_store`](Self::cursor_store) + [`coordinator`](Self::coordinator) +
-    /// [`dedupe_store`](Self::dedupe_store) with the Redis types. Feature `redis`.
+    /// [`dedupe_store`](Self::dedupe_store) + [`budget_store`](Self::budget_store) with the Redis
+    /// types. Feature `redis`.
     ///
     /// ```no_run
     /// # async fn run(client: wxkf_client::Client) -> Result<(), Box<dyn std::error::Error>> {
@@ -167,10 +177,11 @@ impl BotBuilder {
     /// ```
     #[cfg(feature = "redis")]
     pub fn redis(self, conn: redis::aio::ConnectionManager, prefix: &str) -> Self {
-        use crate::redis_store::{RedisCoordinator, RedisCursorStore, RedisDedupe};
+        use crate::redis_store::{RedisBudgets, RedisCoordinator, RedisCursorStore, RedisDedupe};
         self.cursor_store(RedisCursorStore::from_connection(conn.clone()).with_prefix(prefix))
             .coordinator(RedisCoordinator::from_connection(conn.clone()).with_prefix(prefix))
-            .dedupe_store(RedisDedupe::from_connection(conn).with_prefix(prefix))
+            .dedupe_store(RedisDedupe::from_connection(conn.clone()).with_prefix(prefix))
+            .budget_store(RedisBudgets::from_connection(conn).with_prefix(prefix))
     }
 
     /// Tuning.
@@ -198,7 +209,7 @@ impl BotBuilder {
                 instance_id: instance_id(),
                 started_at: now_secs(),
                 slots: Mutex::new(HashMap::new()),
-                budgets: Arc::new(Budgets::default()),
+                budgets: self.budgets.unwrap_or_else(|| Arc::new(MemoryBudgets::default())),
                 closing: AtomicBool::new(false),
                 closed: watch::Sender::new(false),
                 sweeping: AtomicBool::new(false),
@@ -237,7 +248,7 @@ struct Inner {
     config: BotConfig,
     started_at: u64,
     slots: Mutex<HashMap<String, Slot>>,
-    budgets: Arc<Budgets>,
+    budgets: Arc<dyn BudgetStore>,
     closing: AtomicBool,
     // flips to true on shutdown, waking waits for another instance's lease
     closed: watch::Sender<bool>,
@@ -266,6 +277,7 @@ impl Bot {
             store: None,
             coordinator: None,
             dedupe: None,
+            budgets: None,
             config: BotConfig::default(),
         }
     }
@@ -617,7 +629,10 @@ impl Inner {
         let kfid = msg.open_kfid().unwrap_or(open_kfid);
         let user = msg.external_userid().unwrap_or_default();
         if msg.origin == Origin::Customer && !user.is_empty() {
-            self.budgets.customer_spoke(kfid, user, msg.send_time);
+            if let Err(e) = self.budgets.customer_spoke(kfid, user, msg.send_time).await {
+                // the handler's replies will likely fail on the same store and be retried
+                warn!(msgid = %msg.msgid, error = %e, "could not open the reply budget");
+            }
         }
         if msg.send_time < skip_before {
             debug!(msgid = %msg.msgid, "history from before the first start: skipped");

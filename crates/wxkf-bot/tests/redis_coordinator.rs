@@ -1,5 +1,6 @@
-//! [`RedisCoordinator`] and [`RedisDedupe`] against a real Redis server (`REDIS_URL`, default
-//! `redis://127.0.0.1:6379`): the lease and mark rules several instances rely on.
+//! [`RedisCoordinator`], [`RedisDedupe`] and [`RedisBudgets`] against a real Redis server
+//! (`REDIS_URL`, default `redis://127.0.0.1:6379`): the lease, mark, dedupe and budget rules
+//! several instances rely on.
 //!
 //! With no server answering, each test prints a note and passes, unless `CI=true`: then it fails.
 
@@ -9,7 +10,10 @@
 use std::time::{Duration, SystemTime};
 
 use redis::AsyncCommands;
-use wxkf_bot::{Coordinator, DedupeStore, LeaseAttempt, PendingPull, RedisCoordinator, RedisDedupe};
+use wxkf_bot::{
+    Budget, BudgetStore, Coordinator, DedupeStore, LeaseAttempt, PendingPull, REPLY_WINDOW_SECS,
+    RedisBudgets, RedisCoordinator, RedisDedupe,
+};
 
 fn url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
@@ -169,4 +173,78 @@ async fn dedupe_is_shared_per_account_and_expires() {
     assert_eq!(b.seen("wk1", &["m1", "short"]).await.unwrap(), [true, false]);
     let other = RedisDedupe::from_connection(conn).with_prefix(format!("{prefix}x:"));
     assert_eq!(other.seen("wk1", &["m1"]).await.unwrap(), [false]);
+}
+
+#[tokio::test]
+async fn budgets_are_shared_opened_by_customer_messages_and_never_overdrawn() {
+    let Some((conn, prefix)) = redis("budget").await else { return };
+    let a = RedisBudgets::from_connection(conn.clone()).with_prefix(&prefix);
+    let b = RedisBudgets::connect(&url()).await.unwrap().with_prefix(&prefix);
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+    let window = now + REPLY_WINDOW_SECS;
+
+    // no customer message yet: the window is closed
+    assert_eq!(a.get("wk1", "wm1", now).await.unwrap(), Budget::new(0, 0));
+    assert_eq!(a.take("wk1", "wm1", 1, now).await.unwrap(), Err(Budget::new(0, 0)));
+
+    // instance a pulls the customer's message; instance b sends: one budget
+    a.customer_spoke("wk1", "wm1", now).await.unwrap();
+    assert_eq!(b.get("wk1", "wm1", now).await.unwrap(), Budget::new(5, window));
+    assert_eq!(b.take("wk1", "wm1", 3, now).await.unwrap(), Ok(()));
+    assert_eq!(a.take("wk1", "wm1", 3, now).await.unwrap(), Err(Budget::new(2, window)), "nothing taken");
+    assert_eq!(a.take("wk1", "wm1", 2, now).await.unwrap(), Ok(()));
+    assert_eq!(b.get("wk1", "wm1", now).await.unwrap().remaining, 0);
+    // a failed send gives back, never above five
+    b.give_back("wk1", "wm1", 1).await.unwrap();
+    assert_eq!(a.get("wk1", "wm1", now).await.unwrap().remaining, 1);
+    b.give_back("wk1", "wm1", 9).await.unwrap();
+    assert_eq!(a.get("wk1", "wm1", now).await.unwrap().remaining, 5);
+
+    // a new message in the same second renews it; an older one does not
+    a.take("wk1", "wm1", 5, now).await.unwrap().unwrap();
+    b.customer_spoke("wk1", "wm1", now).await.unwrap();
+    assert_eq!(a.get("wk1", "wm1", now).await.unwrap().remaining, 5);
+    a.take("wk1", "wm1", 4, now).await.unwrap().unwrap();
+    b.customer_spoke("wk1", "wm1", now - 10).await.unwrap();
+    assert_eq!(a.get("wk1", "wm1", now).await.unwrap(), Budget::new(1, window));
+    // past the window: closed, whatever is left
+    assert_eq!(a.take("wk1", "wm1", 1, window).await.unwrap(), Err(Budget::new(1, window)));
+    assert_eq!(a.get("wk1", "wm1", window).await.unwrap().remaining, 0);
+    // other customers and accounts are apart
+    assert_eq!(a.get("wk1", "wm2", now).await.unwrap(), Budget::new(0, 0));
+    assert_eq!(a.get("wk2", "wm1", now).await.unwrap(), Budget::new(0, 0));
+}
+
+#[tokio::test]
+async fn concurrent_takes_never_hand_out_more_than_five() {
+    let Some((conn, prefix)) = redis("budget_race").await else { return };
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+    let store = RedisBudgets::from_connection(conn).with_prefix(&prefix);
+    store.customer_spoke("wk1", "wm1", now).await.unwrap();
+    let takes: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.take("wk1", "wm1", 1, now).await.unwrap().is_ok() })
+        })
+        .collect();
+    let mut granted = 0;
+    for t in takes {
+        granted += usize::from(t.await.unwrap());
+    }
+    assert_eq!(granted, 5);
+}
+
+#[tokio::test]
+async fn a_budget_key_expires_with_its_window() {
+    let Some((mut conn, prefix)) = redis("budget_ttl").await else { return };
+    let store = RedisBudgets::from_connection(conn.clone()).with_prefix(&prefix);
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+    store.customer_spoke("wk1", "wm1", now).await.unwrap();
+    let ttl: i64 = conn.ttl(format!("{prefix}budget:wk1:wm1")).await.unwrap();
+    let window = i64::try_from(REPLY_WINDOW_SECS).unwrap();
+    assert!(ttl > window - 10 && ttl <= window, "ttl {ttl}");
+    // a message older than the window opens nothing and leaves no key
+    store.customer_spoke("wk1", "wm-old", now - REPLY_WINDOW_SECS - 5).await.unwrap();
+    let exists: bool = conn.exists(format!("{prefix}budget:wk1:wm-old")).await.unwrap();
+    assert!(!exists);
 }
