@@ -9,7 +9,7 @@ use std::time::Duration;
 use std::time::Instant;
 
 use tokio::sync::{Notify, watch};
-use tracing::{debug, info, warn};
+use tracing::{Instrument, debug, info, warn};
 use wxkf_client::Client;
 use wxkf_types::callback::CallbackEvent;
 use wxkf_types::message::{Event, Message, Origin, SyncMsgRequest};
@@ -477,10 +477,15 @@ impl Inner {
                     }
                 }
             };
-            let result = match &self.coordinator {
-                None => self.pull(&open_kfid, Some(wake.token.as_str()), wake.create_time, None).await,
-                Some(c) => self.coordinated(c, &open_kfid).await,
-            };
+            let span = tracing::info_span!("wxkf.pull", open_kfid = %open_kfid, instance = %self.instance_id);
+            let result = async {
+                match &self.coordinator {
+                    None => self.pull(&open_kfid, Some(wake.token.as_str()), wake.create_time, None).await,
+                    Some(c) => self.coordinated(c, &open_kfid).await,
+                }
+            }
+            .instrument(span)
+            .await;
             if let Err(e) = result {
                 warn!(open_kfid = %open_kfid, error = %e, source = ?std::error::Error::source(&e).map(|s| s.to_string()), "sync_msg pull failed; the next callback retries it");
             }
@@ -503,6 +508,7 @@ impl Inner {
                 .map_err(BotError::Coordinator)?
             {
                 LeaseAttempt::Acquired => {
+                    debug!(open_kfid, "pull lease taken");
                     let lease = HeldLease::start(Arc::clone(coordinator), open_kfid, &self.instance_id, ttl);
                     let pulled = self.pull_marks(coordinator, open_kfid, &lease).await;
                     lease.release().await;
@@ -646,13 +652,18 @@ impl Inner {
             let owned = msg.clone();
             // on its own task, so that a panicking handler counts as a failure instead of
             // killing the pull (which would stall this open_kfid for good)
-            let run = tokio::spawn(async move {
-                match (owned.origin, owned.event()) {
-                    (Origin::Customer, _) => handler.on_customer_message(&ctx, &owned).await,
-                    (Origin::Event, Some(event)) => handler.on_event(&ctx, &owned, event).await,
-                    _ => handler.on_servicer_message(&owned).await,
+            let span =
+                tracing::info_span!("wxkf.handle", msgid = %msg.msgid, msgtype = msg.msgtype(), attempt);
+            let run = tokio::spawn(
+                async move {
+                    match (owned.origin, owned.event()) {
+                        (Origin::Customer, _) => handler.on_customer_message(&ctx, &owned).await,
+                        (Origin::Event, Some(event)) => handler.on_event(&ctx, &owned, event).await,
+                        _ => handler.on_servicer_message(&owned).await,
+                    }
                 }
-            });
+                .instrument(span),
+            );
             let result: Result<(), HandlerError> = match run.await {
                 Ok(r) => r,
                 Err(join) => Err(format!("handler panicked: {join}").into()),
