@@ -20,8 +20,8 @@ pub use error::Error;
 pub use redis_store::RedisTokenStore;
 pub use retry::RetryPolicy;
 pub use token::{
-    AccessToken, CachedToken, CorpSecret, MemoryTokenStore, RefreshLease, RefreshLockAttempt, TokenKey,
-    TokenStore, TokenStoreError,
+    AccessToken, BoxFuture, CachedToken, CorpSecret, MemoryTokenStore, RefreshLease, RefreshLockAttempt,
+    TokenKey, TokenStore, TokenStoreError,
 };
 
 /// The model crate, re-exported so callers need one dependency.

@@ -477,7 +477,22 @@ impl TokenManager {
                         .map_err(store_error)?
                     {
                         RefreshLockAttempt::Unsupported => None,
-                        RefreshLockAttempt::Acquired(lease) => Some(lease),
+                        RefreshLockAttempt::Acquired(lease) => {
+                            // another process may have refreshed between our look and the lock
+                            let stored = self.stored().await;
+                            if let Ok(Some(now_cached)) = &stored
+                                && now_cached.freshness(SystemTime::now(), self.margin) == Freshness::Fresh
+                            {
+                                let token = now_cached.token.clone();
+                                lease.release().await;
+                                return Ok(token);
+                            }
+                            if let Err(err) = stored {
+                                lease.release().await;
+                                return Err(err);
+                            }
+                            Some(lease)
+                        }
                         RefreshLockAttempt::Busy => return Ok(cached.token),
                     };
                     let result = self.fetch_and_store(fetch).await;

@@ -261,3 +261,64 @@ async fn a_lock_holder_that_gives_up_lets_a_waiting_client_fetch() {
     assert_eq!(store.get(&key).await.unwrap().unwrap().token.expose_secret(), "tok-1");
     server.verify().await;
 }
+
+/// The Redis store, except that right before the refresh lock is taken "another process" finishes
+/// its own refresh (stores a fresh token and frees the lock): the moment between a client seeing
+/// its token due for refresh and taking the lock.
+#[derive(Debug)]
+struct RefreshedMeanwhile {
+    redis: RedisTokenStore,
+    other: RedisTokenStore,
+}
+
+impl TokenStore for RefreshedMeanwhile {
+    fn get<'a>(
+        &'a self,
+        key: &'a TokenKey,
+    ) -> wxkf_client::BoxFuture<'a, Result<Option<CachedToken>, wxkf_client::TokenStoreError>> {
+        self.redis.get(key)
+    }
+
+    fn put_if_newer<'a>(
+        &'a self,
+        key: &'a TokenKey,
+        token: CachedToken,
+    ) -> wxkf_client::BoxFuture<'a, Result<bool, wxkf_client::TokenStoreError>> {
+        self.redis.put_if_newer(key, token)
+    }
+
+    fn remove_if<'a>(
+        &'a self,
+        key: &'a TokenKey,
+        token: &'a AccessToken,
+    ) -> wxkf_client::BoxFuture<'a, Result<bool, wxkf_client::TokenStoreError>> {
+        self.redis.remove_if(key, token)
+    }
+
+    fn try_lock_refresh<'a>(
+        &'a self,
+        key: &'a TokenKey,
+        lease: Duration,
+    ) -> wxkf_client::BoxFuture<'a, Result<RefreshLockAttempt, wxkf_client::TokenStoreError>> {
+        Box::pin(async move {
+            self.other.put_if_newer(key, now_token("from-other", SystemTime::now())).await?;
+            self.redis.try_lock_refresh(key, lease).await
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_ahead_rechecks_the_store_after_taking_the_lock() {
+    let Some(store) = store("recheck").await else { return };
+    let server = server().await;
+    mount_gettoken(&server, Duration::ZERO, 7200, 0).await;
+    let key = TokenKey::new(CORP_ID, &CorpSecret::new(secret_for(&server)));
+    // valid for 200 s more: inside the default 300 s refresh margin, so the client refreshes ahead
+    let due = now_token("due", SystemTime::now() - Duration::from_secs(7000));
+    assert!(store.put_if_newer(&key, due).await.unwrap());
+    let wrapped = RefreshedMeanwhile { other: twin(&store).await, redis: store };
+    let client = builder(&server).token_store(std::sync::Arc::new(wrapped)).build().unwrap();
+    let token = client.access_token().await.unwrap();
+    assert_eq!(token.expose_secret(), "from-other", "the token another process stored meanwhile");
+    server.verify().await;
+}
