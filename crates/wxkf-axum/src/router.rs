@@ -95,6 +95,9 @@ impl<F: Fn(Callback) + Send + Sync + 'static> CallbackHandler for F {
 struct Shared {
     config: CallbackConfig,
     handler: Box<dyn CallbackHandler>,
+    // with a bot, `kf_msg_or_event` is recorded (in the shared store, with a coordinator) before
+    // `success` is answered
+    bot: Option<Bot>,
     // false while the receiver shuts down: POSTs then get 503 so WeCom delivers them again later
     accepting: Box<dyn Fn() -> bool + Send + Sync>,
 }
@@ -105,25 +108,28 @@ pub fn callback_router<S>(config: CallbackConfig, handler: impl CallbackHandler)
 where
     S: Clone + Send + Sync + 'static,
 {
-    router(config, Box::new(handler), Box::new(|| true))
+    router(config, Box::new(handler), None, Box::new(|| true))
 }
 
 fn router<S>(
     config: CallbackConfig,
     handler: Box<dyn CallbackHandler>,
+    bot: Option<Bot>,
     accepting: Box<dyn Fn() -> bool + Send + Sync>,
 ) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
     let path = config.path.clone();
-    let shared = Arc::new(Shared { config, handler, accepting });
+    let shared = Arc::new(Shared { config, handler, bot, accepting });
     Router::new().route(&path, get(verify_url).post(receive)).with_state(shared)
 }
 
 /// The callback route wired to `bot`: `kf_msg_or_event` starts a pull; other events are logged
 /// at debug level and dropped (see [`bot_router_with`] to receive them). Once the bot shuts
 /// down, POSTs get 503 so that WeCom delivers them again (to this server restarted, or another).
+/// A bot with a coordinator (several instances) records the callback in the shared store before
+/// answering `success`, and answers 503 if it cannot ([`Bot::dispatch_recorded`]).
 pub fn bot_router<S>(config: CallbackConfig, bot: Bot) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
@@ -140,14 +146,9 @@ where
     S: Clone + Send + Sync + 'static,
 {
     let probe = bot.clone();
-    let handler = move |cb: Callback| match &cb.event {
-        CallbackEvent::KfMsgOrEvent { .. } => match bot.dispatch(&cb.event) {
-            Dispatch::ShuttingDown => warn!("callback during shutdown: dropped (the next pull fetches it)"),
-            d => debug!(dispatch = ?d, "kf_msg_or_event"),
-        },
-        _ => others.handle(cb),
-    };
-    router(config, Box::new(handler), Box::new(move || !probe.is_shutting_down()))
+    // kf_msg_or_event is taken by `receive` (awaiting the bot's record); the rest goes here
+    let handler = move |cb: Callback| others.handle(cb);
+    router(config, Box::new(handler), Some(bot), Box::new(move || !probe.is_shutting_down()))
 }
 
 fn event_name(event: &CallbackEvent) -> String {
@@ -273,6 +274,27 @@ async fn receive(
         CallbackEvent::parse(&plaintext).map_err(|e| reject(StatusCode::BAD_REQUEST, "bad event", &e))?;
     if !(shared.accepting)() {
         return Err(reject(StatusCode::SERVICE_UNAVAILABLE, "shutting down", &"WeCom will deliver it again"));
+    }
+    if let (Some(bot), CallbackEvent::KfMsgOrEvent { .. }) = (&shared.bot, &event) {
+        match bot.dispatch_recorded(&event).await {
+            Ok(Dispatch::ShuttingDown) => {
+                return Err(reject(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "shutting down",
+                    &"WeCom will deliver it again",
+                ));
+            }
+            Ok(d) => debug!(dispatch = ?d, "kf_msg_or_event"),
+            // not recorded anywhere: an error makes WeCom deliver it again (here or elsewhere)
+            Err(e) => {
+                let detail = match std::error::Error::source(&e) {
+                    Some(source) => format!("{e}: {source}"),
+                    None => e.to_string(),
+                };
+                return Err(reject(StatusCode::SERVICE_UNAVAILABLE, "not recorded", &detail));
+            }
+        }
+        return Ok(plain("success"));
     }
     shared.handler.handle(Callback { event, plaintext, timestamp: q.timestamp });
     Ok(plain("success"))

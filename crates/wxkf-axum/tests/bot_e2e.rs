@@ -580,3 +580,126 @@ async fn an_image_reply_is_uploaded_then_sent() {
     );
     assert_eq!(sent["touser"], "wmCUST");
 }
+
+// ---- several instances: a coordinator shared by the runtimes (docs/scaling.md) ----
+
+/// A coordinator whose store is down.
+struct Unreachable;
+
+#[async_trait]
+impl wxkf_bot::Coordinator for Unreachable {
+    async fn mark_pending(&self, _: &str, _: &wxkf_bot::PendingPull) -> std::io::Result<()> {
+        Err(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "store down"))
+    }
+    async fn pending(&self, _: &str) -> std::io::Result<Option<wxkf_bot::PendingPull>> {
+        Err(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "store down"))
+    }
+    async fn clear_pending(&self, _: &str, _: &wxkf_bot::PendingPull) -> std::io::Result<bool> {
+        Err(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "store down"))
+    }
+    async fn pending_accounts(&self) -> std::io::Result<Vec<String>> {
+        Err(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "store down"))
+    }
+    async fn try_lease(&self, _: &str, _: &str, _: Duration) -> std::io::Result<wxkf_bot::LeaseAttempt> {
+        Err(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "store down"))
+    }
+    async fn renew_lease(&self, _: &str, _: &str, _: Duration) -> std::io::Result<bool> {
+        Err(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "store down"))
+    }
+    async fn release_lease(&self, _: &str, _: &str) -> std::io::Result<bool> {
+        Err(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "store down"))
+    }
+}
+
+/// The signed POST of a `kf_msg_or_event` for `KFID`.
+fn callback_request() -> HttpRequest<Body> {
+    let c = crypto();
+    let plain = format!(
+        "<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><CreateTime>{}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[kf_msg_or_event]]></Event><Token><![CDATA[SYNCTOKEN]]></Token><OpenKfId><![CDATA[{KFID}]]></OpenKfId></xml>",
+        now()
+    );
+    let encrypt = c.encrypt(plain.as_bytes()).unwrap();
+    let ts = now().to_string();
+    let sig = c.sign(&ts, "n1", &encrypt).to_hex();
+    HttpRequest::post(format!("/wxkf/callback?msg_signature={sig}&timestamp={ts}&nonce=n1"))
+        .body(Body::from(format!("<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>")))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_callback_that_cannot_be_recorded_gets_503_so_wecom_delivers_it_again() {
+    let pages = Pages::default();
+    pages.set("", "c1", false, vec![text("m1", "hello")]);
+    let server = mock_api(&pages).await;
+    let bot = Bot::builder(client(&server), Recorder::default())
+        .cursor_store(MemoryCursorStore::default())
+        .coordinator(Unreachable)
+        .build();
+    let resp = app(&bot).oneshot(callback_request()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    bot.idle().await;
+    assert_eq!(pages.calls.load(Ordering::SeqCst), 0, "nothing pulled without the shared record");
+}
+
+#[tokio::test]
+async fn a_callback_while_another_instance_holds_the_lease_waits_for_it_and_takes_over_when_it_runs_out() {
+    use wxkf_bot::{Coordinator, LeaseAttempt, MemoryCoordinator};
+    let pages = Pages::default();
+    pages.set("", "c1", false, vec![text("m1", "hello")]);
+    let server = mock_api(&pages).await;
+    let coordinator = Arc::new(MemoryCoordinator::default());
+    // a dead instance's lease, 800 ms left
+    let held = Duration::from_millis(800);
+    assert_eq!(coordinator.try_lease(KFID, "dead", held).await.unwrap(), LeaseAttempt::Acquired);
+    let started = std::time::Instant::now();
+    let bot = Bot::builder(client(&server), Recorder::default())
+        .cursor_store(MemoryCursorStore::default())
+        .coordinator_arc(coordinator.clone())
+        .config(BotConfig::default().with_lease_ttl(Duration::from_secs(3)))
+        .build();
+    callback(&app(&bot)).await; // answered at once: the callback is recorded
+    assert!(coordinator.pending(KFID).await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(pages.calls.load(Ordering::SeqCst), 0, "pulled while another instance held the lease");
+    bot.idle().await;
+    assert!(started.elapsed() >= held, "took over after {:?}, before the lease ran out", started.elapsed());
+    assert_eq!(sent_texts(&server).await, [("wmCUST".to_owned(), "echo: hello".to_owned())]);
+    assert_eq!(coordinator.pending(KFID).await.unwrap(), None, "the mark is cleared");
+    assert_eq!(coordinator.try_lease(KFID, "next", held).await.unwrap(), LeaseAttempt::Acquired, "released");
+}
+
+#[tokio::test]
+async fn two_runtimes_sharing_a_coordinator_answer_each_message_once() {
+    use wxkf_bot::{MemoryBudgets, MemoryCoordinator, MemoryDedupe};
+    let pages = Pages { delay: Duration::from_millis(50), ..Pages::default() };
+    pages.set("", "c1", true, vec![text("m1", "one"), text("m2", "two")]);
+    pages.set("c1", "c2", false, vec![text("m3", "three")]);
+    let server = mock_api(&pages).await;
+    let coordinator: Arc<dyn wxkf_bot::Coordinator> = Arc::new(MemoryCoordinator::default());
+    let cursors: Arc<dyn CursorStore> = Arc::new(MemoryCursorStore::default());
+    let dedupe: Arc<dyn wxkf_bot::DedupeStore> = Arc::new(MemoryDedupe::new(Duration::from_secs(3600), 1000));
+    let budgets: Arc<dyn wxkf_bot::BudgetStore> = Arc::new(MemoryBudgets::default());
+    let instance = || {
+        Bot::builder(client(&server), Recorder::default())
+            .cursor_store_arc(cursors.clone())
+            .coordinator_arc(coordinator.clone())
+            .dedupe_store_arc(dedupe.clone())
+            .budget_store_arc(budgets.clone())
+            .build()
+    };
+    let (a, b) = (instance(), instance());
+    assert_ne!(a.instance_id(), b.instance_id());
+    let (app_a, app_b) = (app(&a), app(&b));
+    // the same callback to both, several times, as WeCom's retries and a load balancer would
+    for _ in 0..3 {
+        tokio::join!(callback(&app_a), callback(&app_b));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.idle().await;
+    b.idle().await;
+    let mut sent: Vec<String> = sent_texts(&server).await.into_iter().map(|(_, t)| t).collect();
+    sent.sort();
+    assert_eq!(sent, ["echo: one", "echo: three", "echo: two"]);
+    assert_eq!(coordinator.pending(KFID).await.unwrap(), None);
+}

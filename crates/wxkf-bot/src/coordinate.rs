@@ -5,9 +5,10 @@
 //! [`DedupeStore`] (the `redis` feature has both) next to a shared [`CursorStore`](crate::CursorStore);
 //! docs/scaling.md explains the protocol and what happens on failover.
 
+use std::collections::HashMap;
 use std::io;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
@@ -97,6 +98,105 @@ pub trait Coordinator: Send + Sync + 'static {
 
     /// Frees the lease if `owner` still holds it; returns whether it did.
     async fn release_lease(&self, open_kfid: &str, owner: &str) -> io::Result<bool>;
+}
+
+/// A [`Coordinator`] in this process's memory: for several [`Bot`](crate::Bot)s in one process
+/// (tests, or one process serving many runtimes) and as the reference for what a shared
+/// implementation must do. Instances in different processes need a shared one (`RedisCoordinator`).
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use std::time::Duration;
+/// use wxkf_bot::{Coordinator, LeaseAttempt, MemoryCoordinator};
+/// let c = MemoryCoordinator::default();
+/// let ttl = Duration::from_secs(30);
+/// assert_eq!(c.try_lease("wk1", "a", ttl).await.unwrap(), LeaseAttempt::Acquired);
+/// assert!(matches!(c.try_lease("wk1", "b", ttl).await.unwrap(), LeaseAttempt::Held { .. }));
+/// assert!(!c.release_lease("wk1", "b").await.unwrap(), "only the owner releases");
+/// assert!(c.release_lease("wk1", "a").await.unwrap());
+/// # });
+/// ```
+#[derive(Debug, Default)]
+pub struct MemoryCoordinator {
+    state: Mutex<MemoryState>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryState {
+    marks: HashMap<String, PendingPull>,
+    leases: HashMap<String, (String, Instant)>,
+}
+
+impl MemoryState {
+    /// The live lease of `open_kfid` (an expired one is dropped).
+    fn lease(&mut self, open_kfid: &str, now: Instant) -> Option<&(String, Instant)> {
+        if self.leases.get(open_kfid).is_some_and(|(_, until)| *until <= now) {
+            self.leases.remove(open_kfid);
+        }
+        self.leases.get(open_kfid)
+    }
+}
+
+#[async_trait]
+impl Coordinator for MemoryCoordinator {
+    async fn mark_pending(&self, open_kfid: &str, pull: &PendingPull) -> io::Result<()> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut merged = pull.clone();
+        if let Some(old) = state.marks.get(open_kfid)
+            && old.create_time != 0
+            && (pull.create_time == 0 || old.create_time < pull.create_time)
+        {
+            merged.create_time = old.create_time;
+        }
+        state.marks.insert(open_kfid.to_owned(), merged);
+        Ok(())
+    }
+
+    async fn pending(&self, open_kfid: &str) -> io::Result<Option<PendingPull>> {
+        Ok(self.state.lock().unwrap_or_else(|e| e.into_inner()).marks.get(open_kfid).cloned())
+    }
+
+    async fn clear_pending(&self, open_kfid: &str, seen: &PendingPull) -> io::Result<bool> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.marks.get(open_kfid).is_some_and(|m| m.nonce == seen.nonce) {
+            state.marks.remove(open_kfid);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    async fn pending_accounts(&self) -> io::Result<Vec<String>> {
+        Ok(self.state.lock().unwrap_or_else(|e| e.into_inner()).marks.keys().cloned().collect())
+    }
+
+    async fn try_lease(&self, open_kfid: &str, owner: &str, ttl: Duration) -> io::Result<LeaseAttempt> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if let Some((_, until)) = state.lease(open_kfid, now) {
+            return Ok(LeaseAttempt::Held { remaining: until.saturating_duration_since(now) });
+        }
+        state.leases.insert(open_kfid.to_owned(), (owner.to_owned(), now + ttl));
+        Ok(LeaseAttempt::Acquired)
+    }
+
+    async fn renew_lease(&self, open_kfid: &str, owner: &str, ttl: Duration) -> io::Result<bool> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if state.lease(open_kfid, now).is_some_and(|(o, _)| o == owner) {
+            state.leases.insert(open_kfid.to_owned(), (owner.to_owned(), now + ttl));
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    async fn release_lease(&self, open_kfid: &str, owner: &str) -> io::Result<bool> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.lease(open_kfid, Instant::now()).is_some_and(|(o, _)| o == owner) {
+            state.leases.remove(open_kfid);
+            return Ok(true);
+        }
+        Ok(false)
+    }
 }
 
 /// Remembers which msgids were handled, so that a page delivered again (after a crash, a lost

@@ -55,7 +55,7 @@ mod text;
 
 pub use budget::{Budget, BudgetStore, MemoryBudgets, REPLIES_PER_WINDOW, REPLY_WINDOW_SECS};
 pub use context::ReplyContext;
-pub use coordinate::{Coordinator, DedupeStore, LeaseAttempt, MemoryDedupe, PendingPull};
+pub use coordinate::{Coordinator, DedupeStore, LeaseAttempt, MemoryCoordinator, MemoryDedupe, PendingPull};
 pub use error::BotError;
 pub use handler::{FnHandler, Handler, HandlerError, handler_fn};
 #[cfg(feature = "redis")]

@@ -142,6 +142,24 @@ impl BotBuilder {
         self
     }
 
+    /// Like [`coordinator`](Self::coordinator) for one shared with other runtimes in this process.
+    pub fn coordinator_arc(mut self, coordinator: Arc<dyn Coordinator>) -> Self {
+        self.coordinator = Some(coordinator);
+        self
+    }
+
+    /// Like [`dedupe_store`](Self::dedupe_store) for one shared with other runtimes in this process.
+    pub fn dedupe_store_arc(mut self, dedupe: Arc<dyn DedupeStore>) -> Self {
+        self.dedupe = Some(dedupe);
+        self
+    }
+
+    /// Like [`budget_store`](Self::budget_store) for one shared with other runtimes in this process.
+    pub fn budget_store_arc(mut self, budgets: Arc<dyn BudgetStore>) -> Self {
+        self.budgets = Some(budgets);
+        self
+    }
+
     /// Where handled msgids are remembered; default a [`MemoryDedupe`] sized by the config.
     pub fn dedupe_store(mut self, dedupe: impl DedupeStore) -> Self {
         self.dedupe = Some(Arc::new(dedupe));
@@ -335,6 +353,29 @@ impl Bot {
         Dispatch::Started
     }
 
+    /// Like [`dispatch`](Self::dispatch), but returns only once the callback is recorded where
+    /// every instance sees it (with a [`Coordinator`]: marked in the shared store). An error
+    /// means it was not: answer WeCom with an error status so that it delivers the callback
+    /// again, possibly to another instance. `wxkf-axum`'s `bot_router` does this; without a
+    /// coordinator it is the same as `dispatch`.
+    pub async fn dispatch_recorded(&self, event: &CallbackEvent) -> Result<Dispatch, BotError> {
+        let Some(coordinator) = &self.inner.coordinator else { return Ok(self.dispatch(event)) };
+        match event {
+            CallbackEvent::KfMsgOrEvent { token, open_kfid: Some(open_kfid), create_time, .. }
+                if !token.is_empty() && !open_kfid.is_empty() =>
+            {
+                if self.inner.closing.load(Ordering::SeqCst) {
+                    return Ok(Dispatch::ShuttingDown);
+                }
+                self.inner.start_sweeper();
+                let pull = PendingPull::new(token.as_str(), *create_time, now_secs(), nonce());
+                coordinator.mark_pending(open_kfid, &pull).await.map_err(BotError::Coordinator)?;
+                Ok(self.inner.schedule(open_kfid, "", *create_time))
+            }
+            _ => Ok(self.dispatch(event)),
+        }
+    }
+
     /// The id under which this instance takes pull leases (unique per [`Bot`]).
     pub fn instance_id(&self) -> &str {
         &self.inner.instance_id
@@ -516,9 +557,11 @@ impl Inner {
                 }
                 LeaseAttempt::Held { remaining } => {
                     // the holder sees our mark when it finishes; if it died instead, its lease
-                    // runs out and we take over
+                    // runs out and we take over. Looking every tenth of the lease time lets this
+                    // wait end soon after the holder cleared the mark.
                     debug!(open_kfid, ?remaining, "another instance holds the pull lease");
-                    let wait = remaining.min(ttl) + Duration::from_millis(20 + u64::from(nonce_u32() % 80));
+                    let jitter = Duration::from_millis(20 + u64::from(nonce_u32() % 80));
+                    let wait = (remaining + jitter).min((ttl / 10).max(Duration::from_millis(100)));
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}
                         _ = closed.wait_for(|c| *c) => return Ok(()),
