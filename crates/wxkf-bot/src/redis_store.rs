@@ -34,59 +34,71 @@ use crate::budget::{Budget, BudgetStore, REPLIES_PER_WINDOW, REPLY_WINDOW_SECS};
 use crate::coordinate::{Coordinator, DedupeStore, LeaseAttempt, PendingPull};
 use crate::store::CursorStore;
 
+/// The four handles share their shape: a connection (it reconnects by itself) and a key prefix.
+macro_rules! redis_handle {
+    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub struct $name {
+            conn: ConnectionManager,
+            prefix: String,
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name)).field("prefix", &self.prefix).finish_non_exhaustive()
+            }
+        }
+
+        impl $name {
+            /// Connects to the Redis server at `url` (`redis://host:port/db`) with the [`DEFAULT_PREFIX`].
+            pub async fn connect(url: &str) -> io::Result<Self> {
+                let client = redis::Client::open(url).map_err(io::Error::other)?;
+                let conn = ConnectionManager::new(client).await.map_err(io::Error::other)?;
+                Ok(Self::from_connection(conn))
+            }
+
+            #[doc = concat!("A ", $what, " on an existing connection (shared with the others, say), with the [`DEFAULT_PREFIX`].")]
+            pub fn from_connection(conn: ConnectionManager) -> Self {
+                $name { conn, prefix: DEFAULT_PREFIX.to_owned() }
+            }
+
+            /// Puts every key under `prefix` (every instance of one bot must use the same prefix).
+            pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+                self.prefix = prefix.into();
+                self
+            }
+
+            /// The key prefix.
+            pub fn prefix(&self) -> &str {
+                &self.prefix
+            }
+        }
+    };
+}
+
 /// The key prefix used unless [`RedisCursorStore::with_prefix`] sets another.
 pub const DEFAULT_PREFIX: &str = "wxkf:";
 
-/// Cursors in Redis: one string key per open_kfid, `<prefix>cursor:<open_kfid>`, with no expiry.
-///
-/// A save is one `SET`; it is as durable as the server's persistence settings make it (with
-/// persistence off, a Redis restart loses the cursors and the bot pulls as it does on its very
-/// first start, with no cursor).
-///
-/// ```no_run
-/// # async fn demo() -> std::io::Result<()> {
-/// use wxkf_bot::{CursorStore, RedisCursorStore};
-/// let store = RedisCursorStore::connect("redis://127.0.0.1:6379").await?.with_prefix("mybot:");
-/// store.save("wk1", "c1").await?;
-/// assert_eq!(store.load("wk1").await?.as_deref(), Some("c1"));
-/// # Ok(()) }
-/// ```
-#[derive(Clone)]
-pub struct RedisCursorStore {
-    conn: ConnectionManager,
-    prefix: String,
-}
-
-impl fmt::Debug for RedisCursorStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisCursorStore").field("prefix", &self.prefix).finish_non_exhaustive()
-    }
+redis_handle! {
+    /// Cursors in Redis: one string key per open_kfid, `<prefix>cursor:<open_kfid>`, with no expiry.
+    ///
+    /// A save is one `SET`; it is as durable as the server's persistence settings make it (with
+    /// persistence off, a Redis restart loses the cursors and the bot pulls as it does on its very
+    /// first start, with no cursor).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> std::io::Result<()> {
+    /// use wxkf_bot::{CursorStore, RedisCursorStore};
+    /// let store = RedisCursorStore::connect("redis://127.0.0.1:6379").await?.with_prefix("mybot:");
+    /// store.save("wk1", "c1").await?;
+    /// assert_eq!(store.load("wk1").await?.as_deref(), Some("c1"));
+    /// # Ok(()) }
+    /// ```
+    RedisCursorStore, "store"
 }
 
 impl RedisCursorStore {
-    /// Connects to the Redis server at `url` (`redis://host:port/db`) with the [`DEFAULT_PREFIX`].
-    pub async fn connect(url: &str) -> io::Result<Self> {
-        let client = redis::Client::open(url).map_err(io::Error::other)?;
-        let conn = ConnectionManager::new(client).await.map_err(io::Error::other)?;
-        Ok(Self::from_connection(conn))
-    }
-
-    /// A store on an existing connection, with the [`DEFAULT_PREFIX`].
-    pub fn from_connection(conn: ConnectionManager) -> Self {
-        RedisCursorStore { conn, prefix: DEFAULT_PREFIX.to_owned() }
-    }
-
-    /// Puts every key of this store under `prefix` (instances of one bot must use the same prefix).
-    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
-        self
-    }
-
-    /// The key prefix.
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
     fn key(&self, open_kfid: &str) -> String {
         format!("{}cursor:{open_kfid}", self.prefix)
     }
@@ -179,55 +191,24 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
-/// Pending callbacks and per-open_kfid pull leases in Redis: the [`Coordinator`] that lets several
-/// instances of one bot share the work without two of them pulling one account at once.
-///
-/// ```no_run
-/// # async fn demo() -> std::io::Result<()> {
-/// use std::time::Duration;
-/// use wxkf_bot::{Coordinator, LeaseAttempt, RedisCoordinator};
-/// let coordinator = RedisCoordinator::connect("redis://127.0.0.1:6379").await?.with_prefix("mybot:");
-/// let lease = coordinator.try_lease("wk1", "instance-a", Duration::from_secs(30)).await?;
-/// assert_eq!(lease, LeaseAttempt::Acquired);
-/// assert!(coordinator.release_lease("wk1", "instance-a").await?);
-/// # Ok(()) }
-/// ```
-#[derive(Clone)]
-pub struct RedisCoordinator {
-    conn: ConnectionManager,
-    prefix: String,
-}
-
-impl fmt::Debug for RedisCoordinator {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisCoordinator").field("prefix", &self.prefix).finish_non_exhaustive()
-    }
+redis_handle! {
+    /// Pending callbacks and per-open_kfid pull leases in Redis: the [`Coordinator`] that lets several
+    /// instances of one bot share the work without two of them pulling one account at once.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> std::io::Result<()> {
+    /// use std::time::Duration;
+    /// use wxkf_bot::{Coordinator, LeaseAttempt, RedisCoordinator};
+    /// let coordinator = RedisCoordinator::connect("redis://127.0.0.1:6379").await?.with_prefix("mybot:");
+    /// let lease = coordinator.try_lease("wk1", "instance-a", Duration::from_secs(30)).await?;
+    /// assert_eq!(lease, LeaseAttempt::Acquired);
+    /// assert!(coordinator.release_lease("wk1", "instance-a").await?);
+    /// # Ok(()) }
+    /// ```
+    RedisCoordinator, "coordinator"
 }
 
 impl RedisCoordinator {
-    /// Connects to the Redis server at `url` with the [`DEFAULT_PREFIX`].
-    pub async fn connect(url: &str) -> io::Result<Self> {
-        let client = redis::Client::open(url).map_err(io::Error::other)?;
-        let conn = ConnectionManager::new(client).await.map_err(io::Error::other)?;
-        Ok(Self::from_connection(conn))
-    }
-
-    /// A coordinator on an existing connection, with the [`DEFAULT_PREFIX`].
-    pub fn from_connection(conn: ConnectionManager) -> Self {
-        RedisCoordinator { conn, prefix: DEFAULT_PREFIX.to_owned() }
-    }
-
-    /// Puts every key under `prefix` (every instance of one bot must use the same prefix).
-    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
-        self
-    }
-
-    /// The key prefix.
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
     fn pending_key(&self, open_kfid: &str) -> String {
         format!("{}pending:{open_kfid}", self.prefix)
     }
@@ -329,55 +310,24 @@ impl Coordinator for RedisCoordinator {
     }
 }
 
-/// Handled msgids in Redis, one expiring key each (`<prefix>seen:<open_kfid>:<msgid>`), shared by
-/// every instance of the bot: a page that comes again after a crash or a lease takeover is not
-/// handled twice by anyone.
-///
-/// ```no_run
-/// # async fn demo() -> std::io::Result<()> {
-/// use std::time::Duration;
-/// use wxkf_bot::{DedupeStore, RedisDedupe};
-/// let dedupe = RedisDedupe::connect("redis://127.0.0.1:6379").await?.with_prefix("mybot:");
-/// dedupe.remember("wk1", "m1", Duration::from_secs(3 * 24 * 3600)).await?;
-/// assert_eq!(dedupe.seen("wk1", &["m1", "m2"]).await?, [true, false]);
-/// # Ok(()) }
-/// ```
-#[derive(Clone)]
-pub struct RedisDedupe {
-    conn: ConnectionManager,
-    prefix: String,
-}
-
-impl fmt::Debug for RedisDedupe {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisDedupe").field("prefix", &self.prefix).finish_non_exhaustive()
-    }
+redis_handle! {
+    /// Handled msgids in Redis, one expiring key each (`<prefix>seen:<open_kfid>:<msgid>`), shared by
+    /// every instance of the bot: a page that comes again after a crash or a lease takeover is not
+    /// handled twice by anyone.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> std::io::Result<()> {
+    /// use std::time::Duration;
+    /// use wxkf_bot::{DedupeStore, RedisDedupe};
+    /// let dedupe = RedisDedupe::connect("redis://127.0.0.1:6379").await?.with_prefix("mybot:");
+    /// dedupe.remember("wk1", "m1", Duration::from_secs(3 * 24 * 3600)).await?;
+    /// assert_eq!(dedupe.seen("wk1", &["m1", "m2"]).await?, [true, false]);
+    /// # Ok(()) }
+    /// ```
+    RedisDedupe, "dedupe store"
 }
 
 impl RedisDedupe {
-    /// Connects to the Redis server at `url` with the [`DEFAULT_PREFIX`].
-    pub async fn connect(url: &str) -> io::Result<Self> {
-        let client = redis::Client::open(url).map_err(io::Error::other)?;
-        let conn = ConnectionManager::new(client).await.map_err(io::Error::other)?;
-        Ok(Self::from_connection(conn))
-    }
-
-    /// A dedupe store on an existing connection, with the [`DEFAULT_PREFIX`].
-    pub fn from_connection(conn: ConnectionManager) -> Self {
-        RedisDedupe { conn, prefix: DEFAULT_PREFIX.to_owned() }
-    }
-
-    /// Puts every key under `prefix` (every instance of one bot must use the same prefix).
-    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
-        self
-    }
-
-    /// The key prefix.
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
     fn key(&self, open_kfid: &str, msgid: &str) -> String {
         format!("{}seen:{open_kfid}:{msgid}", self.prefix)
     }
@@ -455,56 +405,25 @@ return 1
     )
 });
 
-/// The reply budget of every customer in Redis (`<prefix>budget:<open_kfid>:<external_userid>`,
-/// expiring with its window), so that whichever instance pulls a customer's message or sends a
-/// reply, all count against one budget; a take is one atomic script.
-///
-/// ```no_run
-/// # async fn demo() -> std::io::Result<()> {
-/// use wxkf_bot::{BudgetStore, RedisBudgets};
-/// let budgets = RedisBudgets::connect("redis://127.0.0.1:6379").await?.with_prefix("mybot:");
-/// let now = 1_700_000_000;
-/// budgets.customer_spoke("wk1", "wm1", now).await?;
-/// assert!(budgets.take("wk1", "wm1", 2, now).await?.is_ok());
-/// assert_eq!(budgets.get("wk1", "wm1", now).await?.remaining, 3);
-/// # Ok(()) }
-/// ```
-#[derive(Clone)]
-pub struct RedisBudgets {
-    conn: ConnectionManager,
-    prefix: String,
-}
-
-impl fmt::Debug for RedisBudgets {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisBudgets").field("prefix", &self.prefix).finish_non_exhaustive()
-    }
+redis_handle! {
+    /// The reply budget of every customer in Redis (`<prefix>budget:<open_kfid>:<external_userid>`,
+    /// expiring with its window), so that whichever instance pulls a customer's message or sends a
+    /// reply, all count against one budget; a take is one atomic script.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> std::io::Result<()> {
+    /// use wxkf_bot::{BudgetStore, RedisBudgets};
+    /// let budgets = RedisBudgets::connect("redis://127.0.0.1:6379").await?.with_prefix("mybot:");
+    /// let now = 1_700_000_000;
+    /// budgets.customer_spoke("wk1", "wm1", now).await?;
+    /// assert!(budgets.take("wk1", "wm1", 2, now).await?.is_ok());
+    /// assert_eq!(budgets.get("wk1", "wm1", now).await?.remaining, 3);
+    /// # Ok(()) }
+    /// ```
+    RedisBudgets, "budget store"
 }
 
 impl RedisBudgets {
-    /// Connects to the Redis server at `url` with the [`DEFAULT_PREFIX`].
-    pub async fn connect(url: &str) -> io::Result<Self> {
-        let client = redis::Client::open(url).map_err(io::Error::other)?;
-        let conn = ConnectionManager::new(client).await.map_err(io::Error::other)?;
-        Ok(Self::from_connection(conn))
-    }
-
-    /// A budget store on an existing connection, with the [`DEFAULT_PREFIX`].
-    pub fn from_connection(conn: ConnectionManager) -> Self {
-        RedisBudgets { conn, prefix: DEFAULT_PREFIX.to_owned() }
-    }
-
-    /// Puts every key under `prefix` (every instance of one bot must use the same prefix).
-    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
-        self
-    }
-
-    /// The key prefix.
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
     fn key(&self, open_kfid: &str, external_userid: &str) -> String {
         format!("{}budget:{open_kfid}:{external_userid}", self.prefix)
     }

@@ -9,38 +9,14 @@
 
 use std::time::{Duration, SystemTime};
 
+mod support;
+
 use redis::AsyncCommands;
+use support::{redis, url};
 use wxkf_bot::{
     Budget, BudgetStore, Coordinator, DedupeStore, LeaseAttempt, PendingPull, REPLY_WINDOW_SECS,
     RedisBudgets, RedisCoordinator, RedisDedupe,
 };
-
-fn url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
-/// A connection and a prefix no other test (or earlier run) uses, or `None` when no Redis
-/// answers outside CI.
-async fn redis(test: &str) -> Option<(redis::aio::ConnectionManager, String)> {
-    let url = url();
-    let connect = async {
-        let client = redis::Client::open(url.as_str())?;
-        redis::aio::ConnectionManager::new(client).await
-    };
-    let why = match tokio::time::timeout(Duration::from_secs(3), connect).await {
-        Ok(Ok(conn)) => {
-            let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos();
-            return Some((conn, format!("wxkf-test:{test}:{}:{nanos}:", std::process::id())));
-        }
-        Ok(Err(e)) => e.to_string(),
-        Err(_) => "connect timed out".to_owned(),
-    };
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("CI=true but no Redis server answers at {url} ({why}); start redis-server or set REDIS_URL");
-    }
-    eprintln!("note: skipping {test}: no Redis server at {url} ({why})");
-    None
-}
 
 async fn coordinator(test: &str) -> Option<(RedisCoordinator, redis::aio::ConnectionManager)> {
     let (conn, prefix) = redis(test).await?;

@@ -5,31 +5,16 @@
 #![cfg(feature = "redis")]
 #![allow(clippy::unwrap_used)]
 
-use std::time::{Duration, SystemTime};
+mod support;
 
+use support::{redis, url};
 use wxkf_bot::{CursorStore, RedisCursorStore};
-
-fn url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
 
 /// A store with a prefix no other test (or earlier run) uses, or `None` when no Redis answers
 /// outside CI.
 async fn store(test: &str) -> Option<RedisCursorStore> {
-    let url = url();
-    let why = match tokio::time::timeout(Duration::from_secs(3), RedisCursorStore::connect(&url)).await {
-        Ok(Ok(store)) => {
-            let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos();
-            return Some(store.with_prefix(format!("wxkf-test:{test}:{}:{nanos}:", std::process::id())));
-        }
-        Ok(Err(e)) => e.to_string(),
-        Err(_) => "connect timed out".to_owned(),
-    };
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("CI=true but no Redis server answers at {url} ({why}); start redis-server or set REDIS_URL");
-    }
-    eprintln!("note: skipping {test}: no Redis server at {url} ({why})");
-    None
+    let (conn, prefix) = redis(test).await?;
+    Some(RedisCursorStore::from_connection(conn).with_prefix(prefix))
 }
 
 #[tokio::test]
