@@ -186,6 +186,14 @@ async fn callback(app: &Router) {
 }
 
 async fn callback_for(app: &Router, kfid: &str) {
+    let resp = app.clone().oneshot(callback_request(kfid)).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(resp.into_body(), 100).await.unwrap();
+    assert_eq!(&body[..], b"success");
+}
+
+/// The signed POST of a `kf_msg_or_event` for `kfid`.
+fn callback_request(kfid: &str) -> HttpRequest<Body> {
     let c = crypto();
     let plain = format!(
         "<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><CreateTime>{}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[kf_msg_or_event]]></Event><Token><![CDATA[SYNCTOKEN]]></Token><OpenKfId><![CDATA[{kfid}]]></OpenKfId></xml>",
@@ -194,13 +202,9 @@ async fn callback_for(app: &Router, kfid: &str) {
     let encrypt = c.encrypt(plain.as_bytes()).unwrap();
     let ts = now().to_string();
     let sig = c.sign(&ts, "n1", &encrypt).to_hex();
-    let req = HttpRequest::post(format!("/wxkf/callback?msg_signature={sig}&timestamp={ts}&nonce=n1"))
+    HttpRequest::post(format!("/wxkf/callback?msg_signature={sig}&timestamp={ts}&nonce=n1"))
         .body(Body::from(format!("<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>")))
-        .unwrap();
-    let resp = app.clone().oneshot(req).await.unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    let body = axum::body::to_bytes(resp.into_body(), 100).await.unwrap();
-    assert_eq!(&body[..], b"success");
+        .unwrap()
 }
 
 async fn sent_texts(server: &MockServer) -> Vec<(String, String)> {
@@ -586,44 +590,33 @@ async fn an_image_reply_is_uploaded_then_sent() {
 /// A coordinator whose store is down.
 struct Unreachable;
 
+fn down<T>() -> std::io::Result<T> {
+    Err(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "store down"))
+}
+
 #[async_trait]
 impl wxkf_bot::Coordinator for Unreachable {
     async fn mark_pending(&self, _: &str, _: &wxkf_bot::PendingPull) -> std::io::Result<()> {
-        Err(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "store down"))
+        down()
     }
     async fn pending(&self, _: &str) -> std::io::Result<Option<wxkf_bot::PendingPull>> {
-        Err(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "store down"))
+        down()
     }
     async fn clear_pending(&self, _: &str, _: &wxkf_bot::PendingPull) -> std::io::Result<bool> {
-        Err(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "store down"))
+        down()
     }
     async fn pending_accounts(&self) -> std::io::Result<Vec<String>> {
-        Err(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "store down"))
+        down()
     }
     async fn try_lease(&self, _: &str, _: &str, _: Duration) -> std::io::Result<wxkf_bot::LeaseAttempt> {
-        Err(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "store down"))
+        down()
     }
     async fn renew_lease(&self, _: &str, _: &str, _: Duration) -> std::io::Result<bool> {
-        Err(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "store down"))
+        down()
     }
     async fn release_lease(&self, _: &str, _: &str) -> std::io::Result<bool> {
-        Err(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "store down"))
+        down()
     }
-}
-
-/// The signed POST of a `kf_msg_or_event` for `KFID`.
-fn callback_request() -> HttpRequest<Body> {
-    let c = crypto();
-    let plain = format!(
-        "<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><CreateTime>{}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[kf_msg_or_event]]></Event><Token><![CDATA[SYNCTOKEN]]></Token><OpenKfId><![CDATA[{KFID}]]></OpenKfId></xml>",
-        now()
-    );
-    let encrypt = c.encrypt(plain.as_bytes()).unwrap();
-    let ts = now().to_string();
-    let sig = c.sign(&ts, "n1", &encrypt).to_hex();
-    HttpRequest::post(format!("/wxkf/callback?msg_signature={sig}&timestamp={ts}&nonce=n1"))
-        .body(Body::from(format!("<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>")))
-        .unwrap()
 }
 
 #[tokio::test]
@@ -635,7 +628,7 @@ async fn a_callback_that_cannot_be_recorded_gets_503_so_wecom_delivers_it_again(
         .cursor_store(MemoryCursorStore::default())
         .coordinator(Unreachable)
         .build();
-    let resp = app(&bot).oneshot(callback_request()).await.unwrap();
+    let resp = app(&bot).oneshot(callback_request(KFID)).await.unwrap();
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
     tokio::time::sleep(Duration::from_millis(200)).await;
     bot.idle().await;

@@ -361,6 +361,8 @@ enum CrossLock {
     Refresh(Option<RefreshLease>),
     /// Another process stored a usable token meanwhile.
     Token(AccessToken),
+    /// Another process holds the lock and the caller chose not to wait.
+    Busy,
 }
 
 /// The token cache of one client: key, store, refresh lock and margin.
@@ -395,10 +397,15 @@ impl TokenManager {
         self.store.get(&self.key).await.map_err(store_error)
     }
 
-    /// Takes the store's cross-process refresh lock (waiting, and watching the store, while another
-    /// process holds it), then checks the store once more. `usable` says whether a stored token
-    /// makes the refresh unnecessary.
-    async fn cross_lock(&self, usable: impl Fn(&CachedToken) -> bool) -> Result<CrossLock, Error> {
+    /// Takes the store's cross-process refresh lock, then checks the store once more (another
+    /// process may have refreshed between the caller's look and the lock). `usable` says whether a
+    /// stored token makes the refresh unnecessary. While another process holds the lock: with
+    /// `wait`, watches the store for the token it stores; without, answers [`CrossLock::Busy`].
+    async fn cross_lock(
+        &self,
+        usable: impl Fn(&CachedToken) -> bool,
+        wait: bool,
+    ) -> Result<CrossLock, Error> {
         loop {
             match self.store.try_lock_refresh(&self.key, REFRESH_LEASE).await.map_err(store_error)? {
                 RefreshLockAttempt::Unsupported => return Ok(CrossLock::Refresh(None)),
@@ -418,6 +425,7 @@ impl TokenManager {
                     }
                     return Ok(CrossLock::Refresh(Some(lease)));
                 }
+                RefreshLockAttempt::Busy if !wait => return Ok(CrossLock::Busy),
                 RefreshLockAttempt::Busy => {
                     tokio::time::sleep(REFRESH_POLL).await;
                     if let Some(cached) = self.stored().await?
@@ -440,16 +448,17 @@ impl TokenManager {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<CachedToken, Error>>,
     {
-        match self.cross_lock(usable).await? {
-            CrossLock::Token(token) => Ok(token),
-            CrossLock::Refresh(lease) => {
-                let result = self.fetch_and_store(fetch).await;
-                if let Some(lease) = lease {
-                    lease.release().await;
-                }
-                result
-            }
+        let lease = match self.cross_lock(usable, true).await? {
+            CrossLock::Token(token) => return Ok(token),
+            // (not answered when waiting)
+            CrossLock::Busy => None,
+            CrossLock::Refresh(lease) => lease,
+        };
+        let result = self.fetch_and_store(fetch).await;
+        if let Some(lease) = lease {
+            lease.release().await;
         }
+        result
     }
 
     /// A usable token: the cached one, or one fetched with `fetch` (at most one fetch at a time).
@@ -470,30 +479,12 @@ impl TokenManager {
                         return Ok(now_cached.token);
                     }
                     // Across processes too: if another one is refreshing, keep the current token.
-                    let lease = match self
-                        .store
-                        .try_lock_refresh(&self.key, REFRESH_LEASE)
-                        .await
-                        .map_err(store_error)?
-                    {
-                        RefreshLockAttempt::Unsupported => None,
-                        RefreshLockAttempt::Acquired(lease) => {
-                            // another process may have refreshed between our look and the lock
-                            let stored = self.stored().await;
-                            if let Ok(Some(now_cached)) = &stored
-                                && now_cached.freshness(SystemTime::now(), self.margin) == Freshness::Fresh
-                            {
-                                let token = now_cached.token.clone();
-                                lease.release().await;
-                                return Ok(token);
-                            }
-                            if let Err(err) = stored {
-                                lease.release().await;
-                                return Err(err);
-                            }
-                            Some(lease)
-                        }
-                        RefreshLockAttempt::Busy => return Ok(cached.token),
+                    let margin = self.margin;
+                    let fresh = |c: &CachedToken| c.freshness(SystemTime::now(), margin) == Freshness::Fresh;
+                    let lease = match self.cross_lock(fresh, false).await? {
+                        CrossLock::Token(token) => return Ok(token),
+                        CrossLock::Busy => return Ok(cached.token),
+                        CrossLock::Refresh(lease) => lease,
                     };
                     let result = self.fetch_and_store(fetch).await;
                     if let Some(lease) = lease {

@@ -9,34 +9,13 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 use support::*;
 use wiremock::matchers::{body_json, method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, ResponseTemplate};
 use wxkf_client::{AccessToken, CachedToken, Error, MemoryTokenStore, RetryPolicy, TokenStore};
 use wxkf_types::{Endpoint, Method, RequestBody};
-
-/// An idempotent JSON endpoint defined by the test.
-#[derive(Debug, Serialize)]
-struct Echo {
-    open_kfid: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
-}
-
-#[derive(Debug, Deserialize, PartialEq)]
-struct EchoResponse {
-    value: String,
-}
-
-impl Endpoint for Echo {
-    type Response = EchoResponse;
-    const METHOD: Method = Method::Post;
-    const PATH: &'static str = "/cgi-bin/kf/test/echo";
-    const REQUEST_BODY: RequestBody = RequestBody::Json;
-    const IDEMPOTENT: bool = true;
-}
 
 /// A non-idempotent JSON endpoint defined by the test.
 #[derive(Debug, Serialize)]
@@ -67,10 +46,6 @@ impl Endpoint for Lookup {
     const PATH: &'static str = "/cgi-bin/kf/test/lookup";
     const REQUEST_BODY: RequestBody = RequestBody::Query;
     const IDEMPOTENT: bool = true;
-}
-
-fn echo() -> Echo {
-    Echo { open_kfid: "wk1".into(), name: None }
 }
 
 fn echo_ok() -> ResponseTemplate {

@@ -10,7 +10,6 @@ mod support;
 
 use std::time::{Duration, SystemTime};
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use support::*;
 use wiremock::Mock;
@@ -19,29 +18,7 @@ use wxkf_client::{
     AccessToken, CachedToken, CorpSecret, RedisTokenStore, RefreshLease, RefreshLockAttempt, TokenKey,
     TokenStore,
 };
-use wxkf_types::{Endpoint, Method, RequestBody};
-
-#[derive(Debug, Serialize)]
-struct Echo {
-    open_kfid: String,
-}
-
-#[derive(Debug, Deserialize, PartialEq)]
-struct EchoResponse {
-    value: String,
-}
-
-impl Endpoint for Echo {
-    type Response = EchoResponse;
-    const METHOD: Method = Method::Post;
-    const PATH: &'static str = "/cgi-bin/kf/test/echo";
-    const REQUEST_BODY: RequestBody = RequestBody::Json;
-    const IDEMPOTENT: bool = true;
-}
-
-fn echo() -> Echo {
-    Echo { open_kfid: "wk1".into() }
-}
+use wxkf_types::Endpoint;
 
 /// A store with a prefix no other test (or earlier run) uses, or `None` when no Redis answers
 /// outside CI.

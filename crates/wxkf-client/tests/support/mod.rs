@@ -8,10 +8,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use wiremock::matchers::{any, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 use wxkf_client::{Client, ClientBuilder, RetryPolicy};
+use wxkf_types::{Endpoint, Method, RequestBody};
 
 pub const CORP_ID: &str = "ww-test-corp";
 
@@ -130,4 +132,30 @@ pub async fn bodies_on(server: &MockServer, p: &str) -> Vec<Value> {
         .filter(|r| r.url.path() == p)
         .map(|r| serde_json::from_slice(&r.body).unwrap_or(Value::Null))
         .collect()
+}
+
+/// An idempotent JSON endpoint defined by the test.
+#[derive(Debug, Serialize)]
+pub struct Echo {
+    pub open_kfid: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+pub struct EchoResponse {
+    pub value: String,
+}
+
+impl Endpoint for Echo {
+    type Response = EchoResponse;
+    const METHOD: Method = Method::Post;
+    const PATH: &'static str = "/cgi-bin/kf/test/echo";
+    const REQUEST_BODY: RequestBody = RequestBody::Json;
+    const IDEMPOTENT: bool = true;
+}
+
+/// `Echo` for account `wk1`.
+pub fn echo() -> Echo {
+    Echo { open_kfid: "wk1".into(), name: None }
 }
