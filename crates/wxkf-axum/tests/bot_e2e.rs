@@ -82,8 +82,8 @@ fn enter_session(msgid: &str) -> Value {
                      "scene": "s", "scene_param": "", "welcome_code": "WELCOME1"}})
 }
 
-async fn mock_api(pages: &Pages) -> MockServer {
-    let server = MockServer::start().await;
+/// `gettoken` answering the token `AT`.
+async fn mount_gettoken(server: &MockServer) {
     Mock::given(method("GET"))
         .and(path("/cgi-bin/gettoken"))
         .respond_with(
@@ -91,8 +91,13 @@ async fn mock_api(pages: &Pages) -> MockServer {
                 json!({"errcode": 0, "errmsg": "ok", "access_token": "AT", "expires_in": 7200}),
             ),
         )
-        .mount(&server)
+        .mount(server)
         .await;
+}
+
+async fn mock_api(pages: &Pages) -> MockServer {
+    let server = MockServer::start().await;
+    mount_gettoken(&server).await;
     Mock::given(method("POST"))
         .and(path("/cgi-bin/kf/sync_msg"))
         .respond_with(pages.clone())
@@ -482,15 +487,7 @@ async fn a_crash_before_the_cursor_is_saved_redelivers_and_dedupe_hides_it() {
 #[tokio::test]
 async fn different_open_kfids_are_pulled_in_parallel() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/cgi-bin/gettoken"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(
-                json!({"errcode": 0, "errmsg": "ok", "access_token": "AT", "expires_in": 7200}),
-            ),
-        )
-        .mount(&server)
-        .await;
+    mount_gettoken(&server).await;
     Mock::given(method("POST"))
         .and(path("/cgi-bin/kf/sync_msg"))
         .respond_with(|req: &Request| {
