@@ -13,6 +13,19 @@
 //! WXKF_LISTEN=127.0.0.1:9901 cargo run --example redis_bot &
 //! WXKF_LISTEN=127.0.0.1:9902 cargo run --example redis_bot &
 //! ```
+//!
+//! Without WeChat credentials, against the built-in simulator (a Redis server on 127.0.0.1):
+//!
+//! ```sh
+//! export WXKF_CORP_ID=wwsimcorp WXKF_APP_SECRET=sim-secret WXKF_BASE_URL=http://127.0.0.1:8787 \
+//!        WXKF_TOKEN=QDG6eK WXKF_ENCODING_AES_KEY=jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C
+//! WXKF_LISTEN=127.0.0.1:9901 cargo run --example redis_bot &
+//! WXKF_LISTEN=127.0.0.1:9902 cargo run --example redis_bot &
+//! # chat as a customer; callbacks go to the first instance (put a load balancer in front of
+//! # both to spread them), the pulls and replies are shared through Redis
+//! cargo run -p wxkf-sim -- --callback-url http://127.0.0.1:9901/wxkf/callback \
+//!     --token "$WXKF_TOKEN" --aes-key "$WXKF_ENCODING_AES_KEY" --interactive
+//! ```
 
 #[path = "echo/mod.rs"]
 mod echo;
