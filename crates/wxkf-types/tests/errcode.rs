@@ -2,7 +2,7 @@
 //! docs/errors.md (every code documented), plus the classification helpers and the errmsg utilities.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use wxkf_types::errcode::{
     self, Category, ErrorCodeInfo, TABLE, category, classify, hint, is_quota, is_token_error,
@@ -21,32 +21,22 @@ fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// errcodes.md beside the repository (`../shared`). From a git worktree nested one level deeper the
-/// canonical path misses, so the nearest ancestor holding `shared/reference/errcodes.md` is used then.
-fn reference_path() -> Option<PathBuf> {
-    let canonical = manifest_dir().join("../../../shared/reference/errcodes.md");
-    if canonical.is_file() {
-        return Some(canonical);
+/// The reference's errcodes.md: `shared/reference/errcodes.md` beside the repository when it is
+/// there (then the snapshot in tests/reference must match it), else that snapshot.
+fn reference_text() -> String {
+    let snapshot = std::fs::read_to_string(manifest_dir().join("tests/reference/errcodes.md"))
+        .expect("tests/reference/errcodes.md is part of the repository");
+    if let Some(live) = manifest_dir()
+        .ancestors()
+        .find_map(|dir| std::fs::read_to_string(dir.join("shared/reference/errcodes.md")).ok())
+    {
+        assert!(
+            live == snapshot,
+            "tests/reference/errcodes.md differs from shared/reference/errcodes.md: refresh it"
+        );
+        return live;
     }
-    manifest_dir().ancestors().map(|dir| dir.join("shared/reference/errcodes.md")).find(|p| p.is_file())
-}
-
-/// The text of errcodes.md, or `None` (with a note) when it is absent outside CI.
-fn reference_text() -> Option<String> {
-    match reference_path() {
-        Some(path) => Some(
-            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display())),
-        ),
-        None if std::env::var("CI").as_deref() == Ok("true") => panic!(
-            "CI=true but the error-code reference is missing: expected {} (the shared/ directory beside the \
-             repository)",
-            manifest_dir().join("../../../shared/reference/errcodes.md").display()
-        ),
-        None => {
-            println!("note: errcodes.md not found next to the repository; skipping the reference check");
-            None
-        }
-    }
+    snapshot
 }
 
 /// Every `| <code> | meaning | category | ...` row of a markdown text: code → category word (3rd cell).
@@ -106,7 +96,7 @@ fn lookup_finds_every_row_and_nothing_else() {
 
 #[test]
 fn every_reference_code_is_in_the_table_with_its_category() {
-    let Some(text) = reference_text() else { return };
+    let text = reference_text();
     let rows = code_rows(&text);
     assert!(rows.len() > 80, "parsed only {} code rows from errcodes.md", rows.len());
     for (code, word) in &rows {
