@@ -747,7 +747,7 @@ impl State {
                 err(40058, "invalid Parameter: msgid")
             }
             Some(m) if self.msgids.contains(&(open_kfid.to_owned(), m.to_owned())) => {
-                err(40058, "invalid Parameter: duplicate msgid")
+                err(wxkf_types::errcode::DUPLICATE_MSGID, "invalid Parameter: duplicate msgid")
             }
             Some(m) => Ok(m.to_owned()),
         }

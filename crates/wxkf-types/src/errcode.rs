@@ -190,6 +190,37 @@ pub fn is_wrong_json_format(errmsg: &str) -> bool {
     find_ascii_ci(errmsg.as_bytes(), b"wrong json format").is_some()
 }
 
+/// The `errcode` with which WeCom refuses a `send_msg` / `send_msg_on_event` whose caller-chosen
+/// `msgid` was used before in the same Kf account (kf-api.md §5.4: "a duplicate is rejected with an
+/// error").
+///
+/// **UNCERTAIN**: neither kf-api.md nor errcodes.md names the code. We read it as the generic
+/// invalid-parameter code 40058 with an `errmsg` that names the msgid, and decide with
+/// [`is_duplicate_msgid`], which needs both, so that an unrelated 40058 is never taken for "already
+/// sent". This constant and that function are the only places that know it (the simulator answers
+/// with them too).
+pub const DUPLICATE_MSGID: i64 = 40058;
+
+/// Whether an answer to `send_msg` / `send_msg_on_event` means "this `msgid` was already used": the
+/// message was accepted by an earlier attempt. For a retried send with the same `msgid` that means
+/// *already sent*, not failure. See [`DUPLICATE_MSGID`] for why this is a guess.
+///
+/// ```
+/// use wxkf_types::errcode::is_duplicate_msgid;
+/// assert!(is_duplicate_msgid(40058, "invalid Parameter: duplicate msgid, hint: [1]"));
+/// assert!(is_duplicate_msgid(40058, "msgid exist"));
+/// assert!(!is_duplicate_msgid(40058, "invalid Parameter"));
+/// assert!(!is_duplicate_msgid(95001, "duplicate msgid"));
+/// ```
+pub fn is_duplicate_msgid(errcode: i64, errmsg: &str) -> bool {
+    let msg = strip_errmsg_suffix(errmsg).as_bytes();
+    errcode == DUPLICATE_MSGID
+        && find_ascii_ci(msg, b"msgid").is_some()
+        && [&b"dup"[..], b"exist", b"repeat", "重复".as_bytes()]
+            .iter()
+            .any(|w| find_ascii_ci(msg, w).is_some())
+}
+
 /// `errmsg` without WeCom's diagnostic tail `", hint: [...], from ip: a.b.c.d, more info at https://..."`,
 /// so the message can be shown or logged without the caller's IP (kf-api.md §0).
 ///
