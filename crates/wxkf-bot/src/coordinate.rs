@@ -208,6 +208,16 @@ pub trait DedupeStore: Send + Sync + 'static {
 
     /// Records `msgid` as handled for at least `ttl`.
     async fn remember(&self, open_kfid: &str, msgid: &str, ttl: Duration) -> io::Result<()>;
+
+    /// Records several msgids as handled, durable together when it returns `Ok` (the runtime
+    /// batches the messages that finished meanwhile). Stores with transactions override it to write
+    /// once; by default it calls [`remember`](Self::remember) for each.
+    async fn remember_many(&self, open_kfid: &str, msgids: &[&str], ttl: Duration) -> io::Result<()> {
+        for msgid in msgids {
+            self.remember(open_kfid, msgid, ttl).await?;
+        }
+        Ok(())
+    }
 }
 
 /// The default [`DedupeStore`]: in this process, bounded, forgotten on restart (the persisted
