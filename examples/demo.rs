@@ -16,7 +16,7 @@
 mod echo;
 
 use std::time::Duration;
-use wxkf_axum::bot::{Bot, MemoryCursorStore};
+use wxkf_axum::bot::Bot;
 use wxkf_axum::{CallbackConfig, bot_router};
 use wxkf_crypto::{CallbackCrypto, generate_credentials};
 use wxkf_sim::{Customer, SentMessage, Sim};
@@ -75,7 +75,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         wxkf_client::Client::builder(sim.corp_id(), sim.secret()).base_url(sim.base_url()).build()?;
     let (token, key) = generate_credentials()?;
     let crypto = CallbackCrypto::new(token.expose_secret(), key.expose_secret(), &sim.corp_id())?;
-    let bot = Bot::builder(client, echo::Echo).cursor_store(MemoryCursorStore::default()).build();
+    let bot = Bot::builder(client, echo::Echo).memory_store().build()?;
     let app = bot_router(CallbackConfig::new(crypto), bot.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;

@@ -3,8 +3,9 @@
 //! the WeChat Customer Service admin page).
 //!
 //! Env: `WXKF_CORP_ID`, `WXKF_APP_SECRET`, `WXKF_TOKEN`, `WXKF_ENCODING_AES_KEY` (required),
-//! `WXKF_BASE_URL` (optional, e.g. a simulator), `WXKF_LISTEN` (default `127.0.0.1:9899`).
-//! Cursors are kept in `wxkf-cursors.json` in the working directory.
+//! `WXKF_BASE_URL` (optional, e.g. a simulator), `WXKF_LISTEN` (default `127.0.0.1:9899`),
+//! `WXKF_DATA_DIR` (default `wxkf-data`: the durable store of cursors, handled msgids and reply
+//! budgets, so a restart neither skips nor re-answers a message).
 //!
 //! ```sh
 //! cargo run --example echo_bot
@@ -14,7 +15,7 @@
 mod echo;
 
 use echo::Echo;
-use wxkf_axum::bot::{Bot, FileCursorStore};
+use wxkf_axum::bot::Bot;
 use wxkf_axum::{CallbackConfig, bot_router};
 use wxkf_crypto::CallbackCrypto;
 
@@ -33,7 +34,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &required("WXKF_ENCODING_AES_KEY")?,
         &required("WXKF_CORP_ID")?,
     )?;
-    let bot = Bot::builder(client, Echo).cursor_store(FileCursorStore::new("wxkf-cursors.json")).build();
+    let data_dir = std::env::var("WXKF_DATA_DIR").unwrap_or_else(|_| "wxkf-data".to_owned());
+    let bot = Bot::builder(client, Echo).data_dir(data_dir).build()?;
     let app = bot_router(CallbackConfig::new(crypto), bot.clone());
 
     let listener = tokio::net::TcpListener::bind(&listen).await?;

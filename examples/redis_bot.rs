@@ -60,7 +60,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &required("WXKF_CORP_ID")?,
     )?;
     // cursors, pull leases, pending callbacks, handled msgids and reply budgets under the same prefix
-    let bot = Bot::builder(client, Echo).redis(redis, &prefix).build();
+    let bot = Bot::builder(client, Echo).redis(redis, &prefix).build()?;
     tracing::info!(instance = bot.instance_id(), %listen, %prefix, "echo bot instance listening on /wxkf/callback");
     let app = bot_router(CallbackConfig::new(crypto), bot.clone());
 

@@ -13,6 +13,16 @@ use crate::budget::{Budget, BudgetStore};
 use crate::error::BotError;
 use crate::text::split_text;
 
+/// Whether WeCom refused a send because its msgid went out before (wxkf_types::errcode::DUPLICATE_MSGID).
+fn is_duplicate(e: &wxkf_client::Error) -> bool {
+    match e {
+        wxkf_client::Error::Api { errcode, errmsg, .. } => {
+            wxkf_types::errcode::is_duplicate_msgid(*errcode, errmsg)
+        }
+        _ => false,
+    }
+}
+
 pub(crate) fn now_secs() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
@@ -30,7 +40,10 @@ pub struct ReplyContext {
     pub(crate) external_userid: String,
     pub(crate) welcome_code: Option<String>,
     pub(crate) source_msgid: String,
-    pub(crate) sent: Arc<std::sync::atomic::AtomicU32>,
+    // the number of the next send of this attempt (its msgid is derived from it)
+    pub(crate) next: Arc<std::sync::atomic::AtomicU32>,
+    // msgids of this message's replies that went out, kept across the handler's attempts
+    pub(crate) sent: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl std::fmt::Debug for ReplyContext {
@@ -99,7 +112,7 @@ impl ReplyContext {
     }
 
     fn next_msgid(&self) -> String {
-        let n = self.sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         // FNV-1a of the incoming msgid: stable across re-deliveries, short enough for 32 bytes
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         for b in self.source_msgid.bytes() {
@@ -109,37 +122,69 @@ impl ReplyContext {
         format!("r{h:016x}-{n}")
     }
 
+    fn was_sent(&self, msgid: &str) -> bool {
+        self.sent.lock().unwrap_or_else(|e| e.into_inner()).contains(msgid)
+    }
+
+    fn mark_sent(&self, msgid: String) {
+        self.sent.lock().unwrap_or_else(|e| e.into_inner()).insert(msgid);
+    }
+
+    /// Sends each request whose msgid did not go out yet, taking the budget for them first (all
+    /// or none). A send that WeCom refuses as a duplicate msgid went out in an earlier attempt
+    /// (or a retry whose first answer was lost): it counts as sent, and its budget is given back
+    /// since the first send already took it.
+    async fn send_all(&self, requests: Vec<SendMsgRequest>) -> Result<(), BotError> {
+        let todo: Vec<SendMsgRequest> =
+            requests.into_iter().filter(|r| r.msgid.as_deref().is_none_or(|m| !self.was_sent(m))).collect();
+        if todo.is_empty() {
+            return Ok(());
+        }
+        let n = u32::try_from(todo.len()).unwrap_or(u32::MAX);
+        self.take(n).await?;
+        let mut left = n;
+        for req in todo {
+            let msgid = req.msgid.clone().unwrap_or_default();
+            match self.client.message().send_msg(req).await {
+                Ok(_) => {}
+                Err(e) if is_duplicate(&e) => {
+                    tracing::debug!(msgid = %msgid, "WeCom already has this reply: counted as sent");
+                    self.give_back(1).await;
+                }
+                Err(e) => {
+                    self.give_back(left).await;
+                    return Err(e.into());
+                }
+            }
+            self.mark_sent(msgid);
+            left -= 1;
+        }
+        Ok(())
+    }
+
     /// Sends `text`, split at ≤ 2048 bytes on character boundaries into consecutive messages.
     /// Refused locally, before anything is sent, if the budget has not room for every piece.
+    /// When the handler is retried, pieces that already went out are not sent again.
     pub async fn reply_text(&self, text: &str) -> Result<(), BotError> {
         let parts = split_text(text, MAX_TEXT_BYTES);
         if parts.is_empty() {
             return Err(BotError::EmptyText);
         }
-        let n = u32::try_from(parts.len()).unwrap_or(u32::MAX);
-        self.take(n).await?;
-        for (i, part) in parts.iter().enumerate() {
-            let req = SendMsgRequest::text(&self.external_userid, &self.open_kfid, *part)
-                .with_msgid(self.next_msgid());
-            if let Err(e) = self.client.message().send_msg(req).await {
-                let unsent = u32::try_from(parts.len() - i).unwrap_or(u32::MAX);
-                self.give_back(unsent).await;
-                return Err(e.into());
-            }
-        }
-        Ok(())
+        let requests = parts
+            .iter()
+            .map(|part| {
+                SendMsgRequest::text(&self.external_userid, &self.open_kfid, *part)
+                    .with_msgid(self.next_msgid())
+            })
+            .collect();
+        self.send_all(requests).await
     }
 
     /// Sends any message kind (counts against the budget).
     pub async fn reply(&self, message: impl Into<SendMessage>) -> Result<(), BotError> {
-        self.take(1).await?;
         let req = SendMsgRequest::new(&self.external_userid, &self.open_kfid, message)
             .with_msgid(self.next_msgid());
-        if let Err(e) = self.client.message().send_msg(req).await {
-            self.give_back(1).await;
-            return Err(e.into());
-        }
-        Ok(())
+        self.send_all(vec![req]).await
     }
 
     async fn reply_media(&self, kind: MediaType, filename: &str, data: Bytes) -> Result<(), BotError> {
@@ -200,15 +245,27 @@ impl ReplyContext {
             return Err(BotError::TextTooLong { len: text.len() });
         }
         let req = SendMsgOnEventRequest::text(code, text).with_msgid(self.next_msgid());
-        self.client.message().send_msg_on_event(req).await?;
-        Ok(())
+        self.send_on_event(req).await
     }
 
     /// Sends a welcome menu with the `enter_session` event's `welcome_code`.
     pub async fn send_welcome_menu(&self, menu: MsgMenu) -> Result<(), BotError> {
         let code = self.welcome_code.as_deref().ok_or(BotError::NoWelcomeCode)?;
         let req = SendMsgOnEventRequest::menu(code, menu).with_msgid(self.next_msgid());
-        self.client.message().send_msg_on_event(req).await?;
+        self.send_on_event(req).await
+    }
+
+    async fn send_on_event(&self, req: SendMsgOnEventRequest) -> Result<(), BotError> {
+        let msgid = req.msgid.clone().unwrap_or_default();
+        if self.was_sent(&msgid) {
+            return Ok(());
+        }
+        match self.client.message().send_msg_on_event(req).await {
+            Ok(_) => {}
+            Err(e) if is_duplicate(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.mark_sent(msgid);
         Ok(())
     }
 }

@@ -31,8 +31,8 @@ pub enum BotError {
     /// The runtime is shutting down and takes no new work.
     #[error("the bot runtime is shutting down")]
     ShuttingDown,
-    /// The API call failed.
-    #[error("API call failed")]
+    /// The API call failed; its Display is the client error's (errcode, errmsg, what to do).
+    #[error(transparent)]
     Api(#[from] wxkf_client::Error),
     /// The cursor store failed.
     #[error("cursor store failed")]
@@ -51,4 +51,123 @@ pub enum BotError {
     /// than the lease time); it stopped, and the instance that took the lease goes on.
     #[error("pull lease lost mid-pull: another instance took over the account")]
     LeaseLost,
+    /// A [`BotConfig`](crate::BotConfig) value cannot work; [`BotBuilder::build`](crate::BotBuilder::build)
+    /// refused it.
+    #[error("invalid bot configuration: {field} {reason}")]
+    InvalidConfig {
+        /// The field of `BotConfig`.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No store was chosen and `WXKF_DATA_DIR` is not set.
+    #[error(
+        "choose where the bot keeps cursors, handled msgids and reply budgets: BotBuilder::data_dir(DIR) or WXKF_DATA_DIR for one instance, BotBuilder::redis for several, or BotBuilder::memory_store() for tests (forgotten on restart)"
+    )]
+    NoStore,
+}
+
+impl BotError {
+    /// The WeCom errcode behind this error, if it is an API error.
+    pub fn errcode(&self) -> Option<i64> {
+        match self {
+            BotError::Api(e) => e.errcode(),
+            _ => None,
+        }
+    }
+
+    /// Whether retrying the same thing cannot succeed: the reply budget is spent or the window is
+    /// closed, the reply is invalid, or WeCom answered a caller-bug, permission or quota code
+    /// (errcodes.md: e.g. 95001, 95002, 95013, 95018, 40096). The runtime does not retry a handler
+    /// that failed with such an error; it goes to [`Handler::on_dead_letter`](crate::Handler::on_dead_letter) at once.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            BotError::BudgetExhausted { .. }
+            | BotError::WindowClosed
+            | BotError::EmptyText
+            | BotError::TextTooLong { .. }
+            | BotError::NoWelcomeCode
+            | BotError::InvalidConfig { .. }
+            | BotError::NoStore => true,
+            BotError::Api(e) => client_error_is_permanent(e),
+            _ => false,
+        }
+    }
+}
+
+fn client_error_is_permanent(e: &wxkf_client::Error) -> bool {
+    use wxkf_types::errcode::Category;
+    match e {
+        wxkf_client::Error::InvalidArgument { .. } | wxkf_client::Error::SessionNotSendable { .. } => true,
+        _ => matches!(
+            e.errcode().map(wxkf_types::errcode::classify),
+            Some(Category::CallerBug | Category::Permission | Category::Quota)
+        ),
+    }
+}
+
+/// Whether a handler's error (or any error in its source chain) is one that cannot succeed on
+/// retry: a [`BotError`] or `wxkf_client::Error` for which [`BotError::is_permanent`] holds.
+pub(crate) fn is_permanent(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(b) = e.downcast_ref::<BotError>() {
+            return b.is_permanent();
+        }
+        if let Some(c) = e.downcast_ref::<wxkf_client::Error>() {
+            return client_error_is_permanent(c);
+        }
+        next = e.source();
+    }
+    false
+}
+
+/// An error and its whole `source()` chain on one line, `outer: inner: innermost`, for logs.
+pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    use std::fmt::Write;
+    let mut out = error.to_string();
+    let mut next = error.source();
+    while let Some(e) = next {
+        let _ = write!(out, ": {e}");
+        next = e.source();
+    }
+    out
+}
+
+/// Why the runtime gave up on a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeadLetterReason {
+    /// The error cannot succeed on retry ([`BotError::is_permanent`]): not retried.
+    Permanent,
+    /// Every retry failed ([`BotConfig::handler_retries`](crate::BotConfig::handler_retries)).
+    RetriesExhausted,
+}
+
+/// What [`Handler::on_dead_letter`](crate::Handler::on_dead_letter) receives: the message's
+/// last error, why the runtime gave up, and after how many attempts.
+/// `error.downcast_ref::<DeadLetter>()` gets it from the `HandlerError`.
+#[derive(Debug, thiserror::Error)]
+#[error("gave up on message {msgid} after {attempts} attempt(s) ({reason:?})")]
+#[non_exhaustive]
+pub struct DeadLetter {
+    /// The message's msgid.
+    pub msgid: String,
+    /// Why.
+    pub reason: DeadLetterReason,
+    /// How many times the handler ran.
+    pub attempts: u32,
+    /// The last attempt's error.
+    #[source]
+    pub source: crate::HandlerError,
+}
+
+/// A handler ran longer than [`BotConfig::handler_timeout`](crate::BotConfig::handler_timeout)
+/// and was stopped.
+#[derive(Debug, thiserror::Error)]
+#[error("the handler did not finish within {after:?} (BotConfig::handler_timeout)")]
+#[non_exhaustive]
+pub struct HandlerTimedOut {
+    /// The timeout.
+    pub after: std::time::Duration,
 }

@@ -35,10 +35,14 @@ pub trait Handler: Send + Sync + 'static {
         Ok(())
     }
 
-    /// A message whose handler failed every attempt; the cursor moves on after this returns.
-    /// Logs at error level by default.
+    /// A message the runtime gave up on: its handler failed with an error that cannot succeed on
+    /// retry ([`BotError::is_permanent`](crate::BotError::is_permanent): spent budget, closed
+    /// window, a caller-bug or quota errcode), or failed every attempt. `error` is a
+    /// [`DeadLetter`](crate::DeadLetter) (`error.downcast_ref::<wxkf_bot::DeadLetter>()`) whose
+    /// source is the last error. The message counts as done after this returns. Logs at error
+    /// level, with the whole cause chain, by default.
     async fn on_dead_letter(&self, msg: &Message, error: &HandlerError) {
-        tracing::error!(msgid = %msg.msgid, msgtype = msg.msgtype(), error = %error, "message handler gave up");
+        tracing::error!(msgid = %msg.msgid, msgtype = msg.msgtype(), error = %crate::error::chain(error.as_ref()), "message handler gave up");
     }
 }
 

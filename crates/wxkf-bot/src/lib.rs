@@ -21,7 +21,7 @@
 //! route.
 //!
 //! ```no_run
-//! use wxkf_bot::{Bot, FileCursorStore, handler_fn, ReplyContext};
+//! use wxkf_bot::{Bot, handler_fn, ReplyContext};
 //! use wxkf_types::message::{Message, MessageContent};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -32,8 +32,8 @@
 //!     }
 //!     Ok(())
 //! }))
-//! .cursor_store(FileCursorStore::new("wxkf-cursors.json"))
-//! .build();
+//! .data_dir("/var/lib/mybot") // durable: cursors, handled msgids, reply budgets
+//! .build()?;
 //! // call bot.dispatch(&event) for every decrypted callback; on exit:
 //! bot.shutdown().await;
 //! # Ok(()) }
@@ -47,19 +47,23 @@ mod coordinate;
 mod dedupe;
 mod error;
 mod handler;
+mod lanes;
+mod lease;
+mod pull;
 #[cfg(feature = "redis")]
 pub mod redis_store;
 mod runtime;
+mod schedule;
 mod store;
 mod text;
 
 pub use budget::{Budget, BudgetStore, MemoryBudgets, REPLIES_PER_WINDOW, REPLY_WINDOW_SECS};
 pub use context::ReplyContext;
 pub use coordinate::{Coordinator, DedupeStore, LeaseAttempt, MemoryCoordinator, MemoryDedupe, PendingPull};
-pub use error::BotError;
+pub use error::{BotError, DeadLetter, DeadLetterReason, HandlerTimedOut};
 pub use handler::{FnHandler, Handler, HandlerError, handler_fn};
 #[cfg(feature = "redis")]
 pub use redis_store::{RedisBudgets, RedisCoordinator, RedisCursorStore, RedisDedupe};
-pub use runtime::{Bot, BotBuilder, BotConfig, Dispatch};
+pub use runtime::{Bot, BotBuilder, BotConfig, Dispatch, IntoShared};
 pub use store::{CursorStore, FileCursorStore, MemoryCursorStore};
 pub use text::split_text;

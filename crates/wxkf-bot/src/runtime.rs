@@ -1,49 +1,70 @@
-//! The runtime: callbacks in, serialized coalesced pulls per open_kfid, messages out to the handler.
+//! The public face of the runtime: configuration, the builder, and [`Bot`]. How the work is done
+//! lives next door: `schedule` (which account pulls when), `pull` (one account's pull loop and its
+//! cursor watermark), `lanes` (one lane per customer, running handlers) and `lease` (the shared
+//! pull lease of several instances).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use std::time::Instant;
-
-use tokio::sync::{Notify, watch};
-use tracing::{Instrument, debug, info, warn};
+use tokio::sync::{Notify, Semaphore, watch};
+use tracing::{info, warn};
 use wxkf_client::Client;
 use wxkf_types::callback::CallbackEvent;
-use wxkf_types::message::{Event, Message, Origin, SyncMsgRequest};
 
 use crate::budget::{BudgetStore, MemoryBudgets};
-use crate::context::{ReplyContext, now_secs};
-use crate::coordinate::{Coordinator, DedupeStore, LeaseAttempt, MemoryDedupe, PendingPull};
+use crate::context::now_secs;
+use crate::coordinate::{Coordinator, DedupeStore, MemoryDedupe, PendingPull};
 use crate::error::BotError;
-use crate::handler::{Handler, HandlerError};
-use crate::store::{CursorStore, FileCursorStore};
+use crate::handler::Handler;
+use crate::lanes::{Lanes, Recorder};
+use crate::schedule::AccountSlot;
+use crate::store::{CursorStore, MemoryCursorStore};
 
-/// Tuning of the runtime; `BotConfig::default()` suits most bots.
+/// Tuning of the runtime; `BotConfig::default()` suits most bots. [`BotBuilder::build`] refuses
+/// values that cannot work (zero limits, a zero lease).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct BotConfig {
     /// Retries of a failing handler before the message goes to the dead-letter hook (default 3).
+    /// Errors that cannot succeed on retry (see [`BotError::is_permanent`]) are not retried.
     pub handler_retries: u32,
     /// Delay before the first retry, doubled for each further one (default 500 ms).
     pub retry_backoff: Duration,
+    /// How long one handler call may take before it counts as failed (default 2 minutes; an LLM
+    /// call takes 2–30 s).
+    pub handler_timeout: Duration,
+    /// How many handlers run at once in this runtime, over all customers and accounts (default
+    /// 256). One customer's messages are always handled one at a time, in order.
+    pub max_concurrent_handlers: usize,
+    /// How many pulled messages of one account may wait or run at once; the pull loop stops
+    /// pulling more until some are done (default 5 000).
+    pub max_in_flight_per_account: usize,
     /// On first start without a cursor, messages sent before start minus this grace are skipped
     /// (default 60 s).
     pub history_grace: Duration,
     /// How long a handled msgid is remembered (default and minimum 3 days).
     pub dedupe_ttl: Duration,
-    /// At most this many msgids are remembered (default 200 000).
+    /// At most this many msgids are remembered by the in-memory dedupe (default 200 000).
     pub dedupe_capacity: usize,
     /// `sync_msg` page size, 1–1000 (default 1000).
     pub page_limit: u32,
     /// Safety stop for one pull (default 10 000 pages).
     pub max_pages_per_pull: usize,
     /// With a [`Coordinator`]: how long an instance's pull lease on one open_kfid lasts without
-    /// renewal (default 30 s). The holder renews it every third of that while it pulls; if the
-    /// holder dies, another instance takes over once it runs out.
+    /// renewal (default 30 s). The holder renews it every third of that while it pulls or its
+    /// messages are being handled; if the holder dies, another instance takes over once it runs out.
     pub lease_ttl: Duration,
+    /// A pull that failed is tried again after this delay, doubled per further failure up to
+    /// [`pull_retry_max`](Self::pull_retry_max) (default 1 s).
+    pub pull_retry_backoff: Duration,
+    /// The longest delay between two tries of a failing pull (default 60 s).
+    pub pull_retry_max: Duration,
+    /// Every known account is pulled without a callback token this often, to catch callbacks
+    /// WeCom gave up on (default 5 minutes; `None` turns it off). Tokenless pulls are rate-limited
+    /// by WeCom (kf-api.md §5.1): keep it to minutes.
+    pub reconcile_interval: Option<Duration>,
 }
 
 impl Default for BotConfig {
@@ -51,12 +72,18 @@ impl Default for BotConfig {
         BotConfig {
             handler_retries: 3,
             retry_backoff: Duration::from_millis(500),
+            handler_timeout: Duration::from_secs(120),
+            max_concurrent_handlers: 256,
+            max_in_flight_per_account: 5_000,
             history_grace: Duration::from_secs(60),
             dedupe_ttl: Duration::from_secs(3 * 24 * 3600),
             dedupe_capacity: 200_000,
             page_limit: 1000,
             max_pages_per_pull: 10_000,
             lease_ttl: Duration::from_secs(30),
+            pull_retry_backoff: Duration::from_secs(1),
+            pull_retry_max: Duration::from_secs(60),
+            reconcile_interval: Some(Duration::from_secs(300)),
         }
     }
 }
@@ -69,6 +96,24 @@ impl BotConfig {
         self
     }
 
+    /// Sets [`handler_timeout`](Self::handler_timeout).
+    pub fn with_handler_timeout(mut self, timeout: Duration) -> Self {
+        self.handler_timeout = timeout;
+        self
+    }
+
+    /// Sets [`max_concurrent_handlers`](Self::max_concurrent_handlers).
+    pub fn with_max_concurrent_handlers(mut self, n: usize) -> Self {
+        self.max_concurrent_handlers = n;
+        self
+    }
+
+    /// Sets [`max_in_flight_per_account`](Self::max_in_flight_per_account).
+    pub fn with_max_in_flight_per_account(mut self, n: usize) -> Self {
+        self.max_in_flight_per_account = n;
+        self
+    }
+
     /// Sets [`history_grace`](Self::history_grace).
     pub fn with_history_grace(mut self, grace: Duration) -> Self {
         self.history_grace = grace;
@@ -77,14 +122,62 @@ impl BotConfig {
 
     /// Sets [`lease_ttl`](Self::lease_ttl) (at least 300 ms).
     pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
-        self.lease_ttl = ttl.max(Duration::from_millis(300));
+        self.lease_ttl = ttl;
         self
     }
 
-    /// Sets [`page_limit`](Self::page_limit) (clamped to 1–1000).
+    /// Sets [`page_limit`](Self::page_limit) (1–1000).
     pub fn with_page_limit(mut self, limit: u32) -> Self {
-        self.page_limit = limit.clamp(1, 1000);
+        self.page_limit = limit;
         self
+    }
+
+    /// Sets [`pull_retry_backoff`](Self::pull_retry_backoff) and [`pull_retry_max`](Self::pull_retry_max).
+    pub fn with_pull_retry(mut self, backoff: Duration, max: Duration) -> Self {
+        self.pull_retry_backoff = backoff;
+        self.pull_retry_max = max;
+        self
+    }
+
+    /// Sets [`reconcile_interval`](Self::reconcile_interval).
+    pub fn with_reconcile_interval(mut self, every: Option<Duration>) -> Self {
+        self.reconcile_interval = every;
+        self
+    }
+
+    /// The first value that cannot work, as an error naming it.
+    fn validate(&self) -> Result<(), BotError> {
+        let bad = |field: &'static str, reason: &str| {
+            Err(BotError::InvalidConfig { field, reason: reason.to_owned() })
+        };
+        if self.lease_ttl < Duration::from_millis(300) {
+            return bad("lease_ttl", "must be at least 300 ms: the holder renews it every third of it");
+        }
+        if self.max_concurrent_handlers == 0 {
+            return bad("max_concurrent_handlers", "must be at least 1, or no handler ever runs");
+        }
+        if self.max_in_flight_per_account == 0 {
+            return bad("max_in_flight_per_account", "must be at least 1, or nothing is ever pulled");
+        }
+        if self.handler_timeout.is_zero() {
+            return bad("handler_timeout", "must be above zero, or every handler times out");
+        }
+        if !(1..=1000).contains(&self.page_limit) {
+            return bad("page_limit", "must be 1–1000 (kf-api.md §5.1)");
+        }
+        if self.max_pages_per_pull == 0 {
+            return bad("max_pages_per_pull", "must be at least 1");
+        }
+        if self.dedupe_capacity == 0 {
+            return bad("dedupe_capacity", "must be at least 1");
+        }
+        if self.pull_retry_backoff.is_zero() || self.pull_retry_max < self.pull_retry_backoff {
+            return bad("pull_retry_backoff", "must be above zero and at most pull_retry_max");
+        }
+        if self.reconcile_interval.is_some_and(|d| d < Duration::from_secs(1)) {
+            return bad("reconcile_interval", "must be at least 1 s: tokenless pulls are rate-limited");
+        }
+        Ok(())
     }
 }
 
@@ -95,12 +188,22 @@ pub enum Dispatch {
     /// A pull was started for the callback's open_kfid (with a [`Coordinator`]: the callback
     /// is being recorded, and this instance pulls unless another one holds the account's lease).
     Started,
-    /// A pull for that open_kfid is running; one more pull will follow it.
+    /// The account's pull loop is running; it pulls again for this callback.
     Coalesced,
     /// Not a `kf_msg_or_event` with a token and an open_kfid: nothing to pull.
     Ignored,
     /// The runtime is shutting down.
     ShuttingDown,
+}
+
+/// Where a runtime keeps its state when nothing else was chosen.
+enum DefaultStore {
+    /// No choice made: `WXKF_DATA_DIR`, else an error at build.
+    Unset,
+    /// [`BotBuilder::data_dir`].
+    Dir(std::path::PathBuf),
+    /// [`BotBuilder::memory_store`].
+    Memory,
 }
 
 /// Builds a [`Bot`].
@@ -111,6 +214,7 @@ pub struct BotBuilder {
     coordinator: Option<Arc<dyn Coordinator>>,
     dedupe: Option<Arc<dyn DedupeStore>>,
     budgets: Option<Arc<dyn BudgetStore>>,
+    default_store: DefaultStore,
     config: BotConfig,
 }
 
@@ -121,56 +225,68 @@ impl std::fmt::Debug for BotBuilder {
 }
 
 impl BotBuilder {
-    /// Where cursors are kept; default [`FileCursorStore`] at `wxkf-cursors.json` in the working
-    /// directory.
-    pub fn cursor_store(mut self, store: impl CursorStore) -> Self {
-        self.store = Some(Arc::new(store));
+    /// Keeps cursors, handled msgids and reply budgets in one durable embedded database in `dir`
+    /// ([`LocalStore`](crate::LocalStore)): the default for a single instance. Without this call the
+    /// directory comes from `WXKF_DATA_DIR`. Stores set one by one (e.g.
+    /// [`cursor_store`](Self::cursor_store)) take precedence for their part.
+    pub fn data_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.default_store = DefaultStore::Dir(dir.into());
         self
     }
 
-    /// Like [`cursor_store`](Self::cursor_store) for a store shared elsewhere.
-    pub fn cursor_store_arc(mut self, store: Arc<dyn CursorStore>) -> Self {
-        self.store = Some(store);
+    /// Keeps cursors, handled msgids and reply budgets in memory only: forgotten on restart, so a
+    /// restart may skip or re-handle messages. For tests and demos.
+    pub fn memory_store(mut self) -> Self {
+        self.default_store = DefaultStore::Memory;
         self
+    }
+
+    /// Where cursors are kept (default: see [`data_dir`](Self::data_dir)). Takes a store or an
+    /// `Arc` of one shared elsewhere.
+    pub fn cursor_store(mut self, store: impl IntoShared<dyn CursorStore>) -> Self {
+        self.store = Some(store.into_shared());
+        self
+    }
+
+    /// Like [`cursor_store`](Self::cursor_store) (kept for compatibility).
+    pub fn cursor_store_arc(self, store: Arc<dyn CursorStore>) -> Self {
+        self.cursor_store(store)
     }
 
     /// Shares pull leases and pending callbacks with other instances of the bot (several
     /// instances must also share the cursor store and the dedupe store). Without one, this
     /// instance assumes it is alone.
-    pub fn coordinator(mut self, coordinator: impl Coordinator) -> Self {
-        self.coordinator = Some(Arc::new(coordinator));
+    pub fn coordinator(mut self, coordinator: impl IntoShared<dyn Coordinator>) -> Self {
+        self.coordinator = Some(coordinator.into_shared());
         self
     }
 
-    /// Like [`coordinator`](Self::coordinator) for one shared with other runtimes in this process.
-    pub fn coordinator_arc(mut self, coordinator: Arc<dyn Coordinator>) -> Self {
-        self.coordinator = Some(coordinator);
+    /// Like [`coordinator`](Self::coordinator) (kept for compatibility).
+    pub fn coordinator_arc(self, coordinator: Arc<dyn Coordinator>) -> Self {
+        self.coordinator(coordinator)
+    }
+
+    /// Where handled msgids are remembered (default: see [`data_dir`](Self::data_dir)).
+    pub fn dedupe_store(mut self, dedupe: impl IntoShared<dyn DedupeStore>) -> Self {
+        self.dedupe = Some(dedupe.into_shared());
         self
     }
 
-    /// Like [`dedupe_store`](Self::dedupe_store) for one shared with other runtimes in this process.
-    pub fn dedupe_store_arc(mut self, dedupe: Arc<dyn DedupeStore>) -> Self {
-        self.dedupe = Some(dedupe);
+    /// Like [`dedupe_store`](Self::dedupe_store) (kept for compatibility).
+    pub fn dedupe_store_arc(self, dedupe: Arc<dyn DedupeStore>) -> Self {
+        self.dedupe_store(dedupe)
+    }
+
+    /// Where the 48-hour / 5-message reply budgets are counted (default: see
+    /// [`data_dir`](Self::data_dir)). Instances that share the work should share it too.
+    pub fn budget_store(mut self, budgets: impl IntoShared<dyn BudgetStore>) -> Self {
+        self.budgets = Some(budgets.into_shared());
         self
     }
 
-    /// Like [`budget_store`](Self::budget_store) for one shared with other runtimes in this process.
-    pub fn budget_store_arc(mut self, budgets: Arc<dyn BudgetStore>) -> Self {
-        self.budgets = Some(budgets);
-        self
-    }
-
-    /// Where handled msgids are remembered; default a [`MemoryDedupe`] sized by the config.
-    pub fn dedupe_store(mut self, dedupe: impl DedupeStore) -> Self {
-        self.dedupe = Some(Arc::new(dedupe));
-        self
-    }
-
-    /// Where the 48-hour / 5-message reply budgets are counted; default [`MemoryBudgets`].
-    /// Instances that share the work should share it too.
-    pub fn budget_store(mut self, budgets: impl BudgetStore) -> Self {
-        self.budgets = Some(Arc::new(budgets));
-        self
+    /// Like [`budget_store`](Self::budget_store) (kept for compatibility).
+    pub fn budget_store_arc(self, budgets: Arc<dyn BudgetStore>) -> Self {
+        self.budget_store(budgets)
     }
 
     /// Cursors, pull leases, pending callbacks, handled msgids and reply budgets in Redis under `prefix`, so that
@@ -190,7 +306,7 @@ impl BotBuilder {
     ///     Ok::<(), HandlerError>(())
     /// }))
     /// .redis(conn, "mybot:")
-    /// .build();
+    /// .build()?;
     /// # Ok(()) }
     /// ```
     #[cfg(feature = "redis")]
@@ -208,15 +324,48 @@ impl BotBuilder {
         self
     }
 
-    /// The runtime; its start time (for skipping history) is now.
-    pub fn build(self) -> Bot {
+    /// The runtime; its start time (for skipping history) is now. When called inside a Tokio
+    /// runtime, every known account is pulled once right away (accounts with a saved cursor and
+    /// those `kf/account/list` returns), so nothing waits for the next callback.
+    ///
+    /// # Errors
+    /// [`BotError::InvalidConfig`] for a value of [`BotConfig`] that cannot work, and
+    /// [`BotError::NoStore`] / [`BotError::Store`] when no store was chosen and the default one
+    /// cannot be opened.
+    pub fn build(self) -> Result<Bot, BotError> {
         let mut config = self.config;
+        config.validate()?;
         config.dedupe_ttl = config.dedupe_ttl.max(Duration::from_secs(3 * 24 * 3600));
-        let store =
-            self.store.unwrap_or_else(|| Arc::new(FileCursorStore::new(PathBuf::from("wxkf-cursors.json"))));
-        let dedupe = self
-            .dedupe
-            .unwrap_or_else(|| Arc::new(MemoryDedupe::new(config.dedupe_ttl, config.dedupe_capacity)));
+        let needs_default = self.store.is_none() || self.dedupe.is_none() || self.budgets.is_none();
+        let (store, dedupe, budgets) = if needs_default {
+            let dir = match self.default_store {
+                DefaultStore::Memory => None,
+                DefaultStore::Dir(d) => Some(d),
+                DefaultStore::Unset => match std::env::var_os("WXKF_DATA_DIR") {
+                    Some(d) if !d.is_empty() => Some(std::path::PathBuf::from(d)),
+                    _ => return Err(BotError::NoStore),
+                },
+            };
+            match dir {
+                None => (
+                    self.store.unwrap_or_else(|| Arc::new(MemoryCursorStore::default())),
+                    self.dedupe.unwrap_or_else(|| {
+                        Arc::new(MemoryDedupe::new(config.dedupe_ttl, config.dedupe_capacity))
+                    }),
+                    self.budgets.unwrap_or_else(|| Arc::new(MemoryBudgets::default())),
+                ),
+                Some(dir) => {
+                    let (s, d, b) = open_local(&dir)?;
+                    (self.store.unwrap_or(s), self.dedupe.unwrap_or(d), self.budgets.unwrap_or(b))
+                }
+            }
+        } else {
+            (
+                self.store.unwrap_or_else(|| Arc::new(MemoryCursorStore::default())),
+                self.dedupe.unwrap_or_else(|| Arc::new(MemoryDedupe::new(config.dedupe_ttl, 1))),
+                self.budgets.unwrap_or_else(|| Arc::new(MemoryBudgets::default())),
+            )
+        };
         let bot = Bot {
             inner: Arc::new(Inner {
                 client: self.client,
@@ -224,30 +373,68 @@ impl BotBuilder {
                 store,
                 coordinator: self.coordinator,
                 dedupe,
+                budgets,
                 instance_id: instance_id(),
                 started_at: now_secs(),
-                slots: Mutex::new(HashMap::new()),
-                budgets: self.budgets.unwrap_or_else(|| Arc::new(MemoryBudgets::default())),
+                accounts: Mutex::new(HashMap::new()),
+                lanes: Lanes::default(),
+                permits: Arc::new(Semaphore::new(config.max_concurrent_handlers)),
+                recorder: OnceLock::new(),
                 closing: AtomicBool::new(false),
                 closed: watch::Sender::new(false),
-                sweeping: AtomicBool::new(false),
+                background: AtomicBool::new(false),
                 active: AtomicUsize::new(0),
                 idle: Notify::new(),
                 config,
             }),
         };
-        // pick up what dead instances left pending as soon as possible (else on the first callback)
         if tokio::runtime::Handle::try_current().is_ok() {
-            bot.inner.start_sweeper();
+            bot.inner.start_background();
         }
-        bot
+        Ok(bot)
     }
 }
 
+type Stores = (Arc<dyn CursorStore>, Arc<dyn DedupeStore>, Arc<dyn BudgetStore>);
+
+/// The durable embedded store in `dir`, as the three stores.
+fn open_local(dir: &std::path::Path) -> Result<Stores, BotError> {
+    let _ = dir;
+    Err(BotError::NoStore)
+}
+
+/// A value that can be shared as an `Arc<T>`: a store itself, or an `Arc` of one. Lets the
+/// builder take both without `_arc` method pairs.
+pub trait IntoShared<T: ?Sized> {
+    /// The shared form.
+    fn into_shared(self) -> Arc<T>;
+}
+
+macro_rules! into_shared {
+    ($($trait:ident),*) => {$(
+        impl<S: $trait> IntoShared<dyn $trait> for S {
+            fn into_shared(self) -> Arc<dyn $trait> {
+                Arc::new(self)
+            }
+        }
+        impl IntoShared<dyn $trait> for Arc<dyn $trait> {
+            fn into_shared(self) -> Arc<dyn $trait> {
+                self
+            }
+        }
+    )*};
+}
+into_shared!(CursorStore, Coordinator, DedupeStore, BudgetStore);
+
 /// The bot runtime; cheap to clone (all clones share one runtime).
+///
+/// Each Kf account has one pull loop; each customer of an account has one lane, where that
+/// customer's messages are handled one at a time, in order, while other customers' lanes run
+/// at the same time (up to [`BotConfig::max_concurrent_handlers`]). docs/architecture.md
+/// describes the guarantees.
 #[derive(Clone)]
 pub struct Bot {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Bot {
@@ -256,34 +443,44 @@ impl std::fmt::Debug for Bot {
     }
 }
 
-struct Inner {
-    client: Client,
-    handler: Arc<dyn Handler>,
-    store: Arc<dyn CursorStore>,
-    coordinator: Option<Arc<dyn Coordinator>>,
-    dedupe: Arc<dyn DedupeStore>,
-    instance_id: String,
-    config: BotConfig,
-    started_at: u64,
-    slots: Mutex<HashMap<String, Slot>>,
-    budgets: Arc<dyn BudgetStore>,
-    closing: AtomicBool,
-    // flips to true on shutdown, waking waits for another instance's lease
-    closed: watch::Sender<bool>,
-    sweeping: AtomicBool,
-    active: AtomicUsize,
-    idle: Notify,
+pub(crate) struct Inner {
+    pub(crate) client: Client,
+    pub(crate) handler: Arc<dyn Handler>,
+    pub(crate) store: Arc<dyn CursorStore>,
+    pub(crate) coordinator: Option<Arc<dyn Coordinator>>,
+    pub(crate) dedupe: Arc<dyn DedupeStore>,
+    pub(crate) budgets: Arc<dyn BudgetStore>,
+    pub(crate) instance_id: String,
+    pub(crate) config: BotConfig,
+    pub(crate) started_at: u64,
+    pub(crate) accounts: Mutex<HashMap<String, AccountSlot>>,
+    pub(crate) lanes: Lanes,
+    pub(crate) permits: Arc<Semaphore>,
+    pub(crate) recorder: OnceLock<Recorder>,
+    pub(crate) closing: AtomicBool,
+    // flips to true on shutdown, waking every wait
+    pub(crate) closed: watch::Sender<bool>,
+    pub(crate) background: AtomicBool,
+    // pull loops and other tasks that shutdown waits for
+    pub(crate) active: AtomicUsize,
+    pub(crate) idle: Notify,
 }
 
-#[derive(Default)]
-struct Slot {
-    pending: Option<Wake>,
-    running: bool,
+/// Counts a task as active until dropped, also when the task panics.
+pub(crate) struct ActiveGuard(pub(crate) Arc<Inner>);
+
+impl ActiveGuard {
+    pub(crate) fn new(inner: &Arc<Inner>) -> Self {
+        inner.active.fetch_add(1, Ordering::SeqCst);
+        ActiveGuard(Arc::clone(inner))
+    }
 }
 
-struct Wake {
-    token: String,
-    create_time: u64,
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::SeqCst);
+        self.0.idle.notify_waiters();
+    }
 }
 
 impl Bot {
@@ -296,6 +493,7 @@ impl Bot {
             coordinator: None,
             dedupe: None,
             budgets: None,
+            default_store: DefaultStore::Unset,
             config: BotConfig::default(),
         }
     }
@@ -331,33 +529,34 @@ impl Bot {
             warn!("Bot::dispatch called outside a Tokio runtime: the pull waits for the next callback");
             return Dispatch::Ignored;
         };
-        self.inner.start_sweeper();
+        self.inner.start_background();
         // recorded before this instance tries the lease, so that a holder that is pulling now sees
-        // it when it finishes (docs/scaling.md)
+        // it when it looks again (docs/scaling.md)
         let pull = PendingPull::new(token, create_time, now_secs(), nonce());
         let coordinator = Arc::clone(coordinator);
-        let inner = Arc::clone(&self.inner);
+        let guard = ActiveGuard::new(&self.inner);
         let open_kfid = open_kfid.to_owned();
-        inner.active.fetch_add(1, Ordering::SeqCst);
         runtime.spawn(async move {
+            let inner = Arc::clone(&guard.0);
             match coordinator.mark_pending(&open_kfid, &pull).await {
                 Ok(()) => {
                     inner.schedule(&open_kfid, "", create_time);
                 }
                 Err(e) => {
-                    warn!(open_kfid = %open_kfid, error = %e, "could not record the callback in the coordinator; the next callback pulls it");
+                    warn!(open_kfid = %open_kfid, error = %crate::error::chain(&e), "could not record the callback in the coordinator; the next reconcile pull picks it up");
+                    // pull anyway: the lease still keeps it to one instance at a time
+                    inner.schedule(&open_kfid, "", create_time);
                 }
             }
-            inner.finished();
+            drop(guard);
         });
         Dispatch::Started
     }
 
     /// Like [`dispatch`](Self::dispatch), but returns only once the callback is recorded where
     /// every instance sees it (with a [`Coordinator`]: marked in the shared store). An error
-    /// means it was not: answer WeCom with an error status so that it delivers the callback
-    /// again, possibly to another instance. `wxkf-axum`'s `bot_router` does this; without a
-    /// coordinator it is the same as `dispatch`.
+    /// means it was not; the runtime's reconcile pull ([`BotConfig::reconcile_interval`]) still
+    /// picks the messages up. Without a coordinator it is the same as `dispatch`.
     pub async fn dispatch_recorded(&self, event: &CallbackEvent) -> Result<Dispatch, BotError> {
         let Some(coordinator) = &self.inner.coordinator else { return Ok(self.dispatch(event)) };
         match event {
@@ -367,7 +566,7 @@ impl Bot {
                 if self.inner.closing.load(Ordering::SeqCst) {
                     return Ok(Dispatch::ShuttingDown);
                 }
-                self.inner.start_sweeper();
+                self.inner.start_background();
                 let pull = PendingPull::new(token.as_str(), *create_time, now_secs(), nonce());
                 coordinator.mark_pending(open_kfid, &pull).await.map_err(BotError::Coordinator)?;
                 Ok(self.inner.schedule(open_kfid, "", *create_time))
@@ -376,106 +575,50 @@ impl Bot {
         }
     }
 
+    /// Pulls `open_kfid` now, without a callback token (as the reconcile pull does). Tokenless
+    /// pulls are rate-limited by WeCom (kf-api.md §5.1).
+    pub fn pull_now(&self, open_kfid: &str) -> Dispatch {
+        self.inner.schedule_unprompted(open_kfid)
+    }
+
+    /// Poll mode, for a bot with no public callback URL: pulls every account of `open_kfids`
+    /// (or, if empty, every account `kf/account/list` returns, looked up again every 10 minutes)
+    /// every `every`, without a callback token, until [`shutdown`](Self::shutdown). Each pull
+    /// is a tokenless `sync_msg`, which WeCom rate-limits (kf-api.md §5.1; the simulator answers
+    /// 45009 past its budget): keep `every` to seconds, not milliseconds. A pull that fails is
+    /// retried with backoff ([`BotConfig::pull_retry_backoff`]).
+    ///
+    /// ```no_run
+    /// # async fn run(bot: wxkf_bot::Bot) {
+    /// // in its own task; returns once the bot shuts down
+    /// let poller = tokio::spawn({
+    ///     let bot = bot.clone();
+    ///     async move { bot.poll(&[], std::time::Duration::from_secs(5)).await }
+    /// });
+    /// // ... on exit:
+    /// bot.shutdown().await;
+    /// let _ = poller.await;
+    /// # }
+    /// ```
+    pub async fn poll(&self, open_kfids: &[&str], every: Duration) {
+        crate::schedule::poll(&self.inner, open_kfids, every.max(Duration::from_millis(100))).await;
+    }
+
     /// The id under which this instance takes pull leases (unique per [`Bot`]).
     pub fn instance_id(&self) -> &str {
         &self.inner.instance_id
     }
-}
 
-impl Inner {
-    /// Starts or schedules the in-process worker of `open_kfid` (one per account, coalescing).
-    fn schedule(self: &Arc<Self>, open_kfid: &str, token: &str, create_time: u64) -> Dispatch {
-        let inner = self;
-        let mut slots = inner.slots.lock().unwrap_or_else(|e| e.into_inner());
-        if inner.closing.load(Ordering::SeqCst) {
-            return Dispatch::ShuttingDown;
-        }
-        let slot = slots.entry(open_kfid.to_owned()).or_default();
-        let create_time = match &slot.pending {
-            Some(w) if w.create_time != 0 && (create_time == 0 || w.create_time < create_time) => {
-                w.create_time
-            }
-            _ => create_time,
-        };
-        slot.pending = Some(Wake { token: token.to_owned(), create_time });
-        if slot.running {
-            return Dispatch::Coalesced;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            warn!("Bot::dispatch called outside a Tokio runtime: the pull waits for the next callback");
-            return Dispatch::Ignored;
-        };
-        slot.running = true;
-        inner.active.fetch_add(1, Ordering::SeqCst);
-        let inner = Arc::clone(inner);
-        let open_kfid = open_kfid.to_owned();
-        runtime.spawn(async move { inner.worker(open_kfid).await });
-        Dispatch::Started
-    }
-
-    fn finished(&self) {
-        self.active.fetch_sub(1, Ordering::SeqCst);
-        self.idle.notify_waiters();
-    }
-
-    /// With a coordinator: every third of the lease time, schedules a pull of each account that has a mark,
-    /// so marks whose instance died before pulling are taken over.
-    fn start_sweeper(self: &Arc<Self>) {
-        let Some(coordinator) = self.coordinator.clone() else { return };
-        if self.sweeping.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            self.sweeping.store(false, Ordering::SeqCst);
-            return;
-        };
-        // weak, so a Bot dropped without shutdown does not live on in its sweeper
-        let weak = Arc::downgrade(self);
-        let mut closed = self.closed.subscribe();
-        // a third of the lease time: an instance that dies holding a lease has renewed it at
-        // most a third ago, so a survivor's sweep finds the account before the lease runs out
-        // and waits for exactly that moment to take over
-        let period = self.config.lease_ttl / 3;
-        let jitter_ms = u32::try_from((self.config.lease_ttl / 10).as_millis()).unwrap_or(u32::MAX).max(1);
-        runtime.spawn(async move {
-            let mut first = true;
-            loop {
-                if !first {
-                    let jitter = Duration::from_millis(u64::from(nonce_u32() % jitter_ms));
-                    tokio::select! {
-                        _ = tokio::time::sleep(period + jitter) => {}
-                        _ = closed.wait_for(|c| *c) => return,
-                    }
-                }
-                first = false;
-                let accounts = match coordinator.pending_accounts().await {
-                    Ok(a) => a,
-                    Err(e) => {
-                        warn!(error = %e, "could not list pending accounts in the coordinator");
-                        continue;
-                    }
-                };
-                let Some(inner) = weak.upgrade() else { return };
-                if inner.closing.load(Ordering::SeqCst) {
-                    return;
-                }
-                for open_kfid in accounts {
-                    inner.schedule(&open_kfid, "", 0);
-                }
-            }
-        });
-    }
-}
-
-impl Bot {
-    /// Graceful shutdown: takes no new callbacks, waits until every running pull (and the one
-    /// more pull it owes) finished; cursors are persisted after every page, so none is lost.
+    /// Graceful shutdown: takes no new callbacks, stops pulling, and waits until every pulled
+    /// message was handled (each handler is bounded by [`BotConfig::handler_timeout`] and its
+    /// retries) and every account's cursor saved.
     pub async fn shutdown(&self) {
         {
-            let _slots = self.inner.slots.lock().unwrap_or_else(|e| e.into_inner());
+            let _accounts = self.inner.accounts.lock().unwrap_or_else(|e| e.into_inner());
             self.inner.closing.store(true, Ordering::SeqCst);
         }
         self.inner.closed.send_replace(true);
+        self.inner.wake_all();
         self.idle().await;
         info!("wxkf bot stopped");
     }
@@ -485,7 +628,8 @@ impl Bot {
         self.inner.closing.load(Ordering::SeqCst)
     }
 
-    /// Waits until no pull is running (tests and orderly restarts).
+    /// Waits until no pull loop runs and no pulled message waits or is being handled (tests and
+    /// orderly restarts).
     pub async fn idle(&self) {
         loop {
             let notified = self.inner.idle.notified();
@@ -504,320 +648,12 @@ impl Bot {
     }
 }
 
-impl Inner {
-    async fn worker(self: Arc<Self>, open_kfid: String) {
-        loop {
-            let wake = {
-                let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-                let slot = slots.entry(open_kfid.clone()).or_default();
-                match slot.pending.take() {
-                    Some(w) => w,
-                    None => {
-                        slot.running = false;
-                        break;
-                    }
-                }
-            };
-            let span = tracing::info_span!("wxkf.pull", open_kfid = %open_kfid, instance = %self.instance_id);
-            let result = async {
-                match &self.coordinator {
-                    None => self.pull(&open_kfid, Some(wake.token.as_str()), wake.create_time, None).await,
-                    Some(c) => self.coordinated(c, &open_kfid).await,
-                }
-            }
-            .instrument(span)
-            .await;
-            if let Err(e) = result {
-                warn!(open_kfid = %open_kfid, error = %e, source = ?std::error::Error::source(&e).map(|s| s.to_string()), "sync_msg pull failed; the next callback retries it");
-            }
-        }
-        self.finished();
-    }
-
-    /// Pulls `open_kfid` while it has a mark, under its lease, or waits for another instance's
-    /// lease to run out (docs/scaling.md).
-    async fn coordinated(&self, coordinator: &Arc<dyn Coordinator>, open_kfid: &str) -> Result<(), BotError> {
-        let ttl = self.config.lease_ttl;
-        let mut closed = self.closed.subscribe();
-        loop {
-            if self.closing.load(Ordering::SeqCst) {
-                return Ok(());
-            }
-            match coordinator
-                .try_lease(open_kfid, &self.instance_id, ttl)
-                .await
-                .map_err(BotError::Coordinator)?
-            {
-                LeaseAttempt::Acquired => {
-                    debug!(open_kfid, "pull lease taken");
-                    let lease = HeldLease::start(Arc::clone(coordinator), open_kfid, &self.instance_id, ttl);
-                    let pulled = self.pull_marks(coordinator, open_kfid, &lease).await;
-                    lease.release().await;
-                    pulled?;
-                }
-                LeaseAttempt::Held { remaining } => {
-                    // the holder sees our mark when it finishes; if it died instead, its lease
-                    // runs out and we take over. Looking every tenth of the lease time lets this
-                    // wait end soon after the holder cleared the mark.
-                    debug!(open_kfid, ?remaining, "another instance holds the pull lease");
-                    let jitter = Duration::from_millis(20 + u64::from(nonce_u32() % 80));
-                    let wait = (remaining + jitter).min((ttl / 10).max(Duration::from_millis(100)));
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = closed.wait_for(|c| *c) => return Ok(()),
-                    }
-                }
-            }
-            // a mark made while the lease was held by someone who could not take it
-            if coordinator.pending(open_kfid).await.map_err(BotError::Coordinator)?.is_none() {
-                return Ok(());
-            }
-        }
-    }
-
-    /// Under the lease: pulls for the current mark, clears exactly that mark, and goes again if
-    /// a newer one came in meanwhile.
-    async fn pull_marks(
-        &self,
-        coordinator: &Arc<dyn Coordinator>,
-        open_kfid: &str,
-        lease: &HeldLease,
-    ) -> Result<(), BotError> {
-        loop {
-            let Some(mark) = coordinator.pending(open_kfid).await.map_err(BotError::Coordinator)? else {
-                return Ok(());
-            };
-            self.pull(open_kfid, mark.usable_token(now_secs()), mark.create_time, Some(lease)).await?;
-            if !lease.is_held() {
-                return Err(BotError::LeaseLost);
-            }
-            if coordinator.clear_pending(open_kfid, &mark).await.map_err(BotError::Coordinator)? {
-                return Ok(());
-            }
-        }
-    }
-
-    async fn pull(
-        &self,
-        open_kfid: &str,
-        mut token: Option<&str>,
-        create_time: u64,
-        lease: Option<&HeldLease>,
-    ) -> Result<(), BotError> {
-        let held = || lease.is_none_or(HeldLease::is_held);
-        let mut cursor = self.store.load(open_kfid).await.map_err(BotError::Store)?;
-        let skip_before = if cursor.is_none() {
-            let woke = if create_time == 0 { self.started_at } else { create_time };
-            self.started_at.min(woke).saturating_sub(self.config.history_grace.as_secs())
-        } else {
-            0
-        };
-        for _ in 0..self.config.max_pages_per_pull {
-            let request = |token: Option<&str>| {
-                let mut req = SyncMsgRequest::new(open_kfid).with_limit(self.config.page_limit);
-                if let Some(t) = token.filter(|t| !t.is_empty()) {
-                    req = req.with_token(t);
-                }
-                if let Some(c) = &cursor {
-                    req = req.with_cursor(c.as_str());
-                }
-                req
-            };
-            let page = match self.client.message().sync_msg(request(token)).await {
-                // 95007: the callback token is no longer accepted (over 10 minutes old, or a
-                // clock far off); the pull works without it, only under a stricter rate limit
-                Err(e) if token.is_some() && e.errcode() == Some(95007) => {
-                    debug!(open_kfid, "callback token refused; pulling without it");
-                    token = None;
-                    self.client.message().sync_msg(request(None)).await?
-                }
-                page => page?,
-            };
-            debug!(open_kfid, messages = page.msg_list.len(), has_more = page.has_more, "sync_msg page");
-            let ids: Vec<&str> = page.msg_list.iter().map(|m| m.msgid.as_str()).collect();
-            let seen = self.dedupe.seen(open_kfid, &ids).await.map_err(BotError::Dedupe)?;
-            for (msg, seen) in page.msg_list.iter().zip(seen) {
-                if seen {
-                    debug!(msgid = %msg.msgid, "already handled");
-                    continue;
-                }
-                // a lost lease means another instance pulls now: stop before handling more
-                if !held() {
-                    return Err(BotError::LeaseLost);
-                }
-                self.deliver(open_kfid, msg, skip_before).await;
-            }
-            if !held() {
-                return Err(BotError::LeaseLost);
-            }
-            // saved only now: every message of the page was handed off and its handler returned
-            if !page.next_cursor.is_empty() && cursor.as_deref() != Some(page.next_cursor.as_str()) {
-                self.store.save(open_kfid, &page.next_cursor).await.map_err(BotError::Store)?;
-                cursor = Some(page.next_cursor);
-            }
-            if !page.has_more {
-                return Ok(());
-            }
-        }
-        warn!(open_kfid, "stopped a pull after max_pages_per_pull pages");
-        Ok(())
-    }
-
-    async fn remember(&self, open_kfid: &str, msgid: &str) {
-        if msgid.is_empty() {
-            return;
-        }
-        if let Err(e) = self.dedupe.remember(open_kfid, msgid, self.config.dedupe_ttl).await {
-            // the cursor still moves past it after the page; only a re-delivery before that
-            // would hand it over again
-            warn!(msgid, error = %e, "could not remember a handled msgid");
-        }
-    }
-
-    async fn deliver(&self, open_kfid: &str, msg: &Message, skip_before: u64) {
-        let kfid = msg.open_kfid().unwrap_or(open_kfid);
-        let user = msg.external_userid().unwrap_or_default();
-        if msg.origin == Origin::Customer && !user.is_empty() {
-            if let Err(e) = self.budgets.customer_spoke(kfid, user, msg.send_time).await {
-                // the handler's replies will likely fail on the same store and be retried
-                warn!(msgid = %msg.msgid, error = %e, "could not open the reply budget");
-            }
-        }
-        if msg.send_time < skip_before {
-            debug!(msgid = %msg.msgid, "history from before the first start: skipped");
-            self.remember(open_kfid, &msg.msgid).await;
-            return;
-        }
-        let mut attempt = 0u32;
-        loop {
-            let ctx = self.context(kfid, user, msg);
-            let handler = Arc::clone(&self.handler);
-            let owned = msg.clone();
-            // on its own task, so that a panicking handler counts as a failure instead of
-            // killing the pull (which would stall this open_kfid for good)
-            let span =
-                tracing::info_span!("wxkf.handle", msgid = %msg.msgid, msgtype = msg.msgtype(), attempt);
-            let run = tokio::spawn(
-                async move {
-                    match (owned.origin, owned.event()) {
-                        (Origin::Customer, _) => handler.on_customer_message(&ctx, &owned).await,
-                        (Origin::Event, Some(event)) => handler.on_event(&ctx, &owned, event).await,
-                        _ => handler.on_servicer_message(&owned).await,
-                    }
-                }
-                .instrument(span),
-            );
-            let result: Result<(), HandlerError> = match run.await {
-                Ok(r) => r,
-                Err(join) => Err(format!("handler panicked: {join}").into()),
-            };
-            match result {
-                Ok(()) => break,
-                Err(e) if attempt < self.config.handler_retries => {
-                    let delay = self.config.retry_backoff.saturating_mul(1u32 << attempt.min(16));
-                    warn!(msgid = %msg.msgid, attempt, error = %e, "handler failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
-                }
-                Err(e) => {
-                    self.handler.on_dead_letter(msg, &e).await;
-                    break;
-                }
-            }
-        }
-        self.remember(open_kfid, &msg.msgid).await;
-    }
-
-    fn context(&self, open_kfid: &str, external_userid: &str, msg: &Message) -> ReplyContext {
-        let welcome_code = match msg.event() {
-            Some(Event::EnterSession(e)) => e.welcome_code.clone().filter(|c| !c.is_empty()),
-            _ => None,
-        };
-        ReplyContext {
-            client: self.client.clone(),
-            budgets: Arc::clone(&self.budgets),
-            open_kfid: open_kfid.to_owned(),
-            external_userid: external_userid.to_owned(),
-            welcome_code,
-            source_msgid: msg.msgid.clone(),
-            sent: Arc::new(AtomicU32::new(0)),
-        }
-    }
-}
-
-/// This instance's hold on one account's pull lease: renewed in the background every third of
-/// the lease time; counted as lost once a renewal is refused or none succeeded for most of it.
-struct HeldLease {
-    coordinator: Arc<dyn Coordinator>,
-    open_kfid: String,
-    owner: String,
-    state: Arc<LeaseState>,
-    heartbeat: tokio::task::JoinHandle<()>,
-}
-
-struct LeaseState {
-    lost: AtomicBool,
-    valid_until: Mutex<Instant>,
-}
-
-impl HeldLease {
-    fn start(coordinator: Arc<dyn Coordinator>, open_kfid: &str, owner: &str, ttl: Duration) -> Self {
-        // a margin for the time a renewal takes to reach the server and for clock drift
-        let safe = ttl - ttl / 5;
-        let state = Arc::new(LeaseState {
-            lost: AtomicBool::new(false),
-            valid_until: Mutex::new(Instant::now() + safe),
-        });
-        let heartbeat = {
-            let (coordinator, state) = (Arc::clone(&coordinator), Arc::clone(&state));
-            let (open_kfid, owner) = (open_kfid.to_owned(), owner.to_owned());
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(ttl / 3).await;
-                    let sent = Instant::now();
-                    match coordinator.renew_lease(&open_kfid, &owner, ttl).await {
-                        Ok(true) => {
-                            *state.valid_until.lock().unwrap_or_else(|e| e.into_inner()) = sent + safe;
-                        }
-                        Ok(false) => {
-                            warn!(open_kfid = %open_kfid, "pull lease lost to another instance");
-                            state.lost.store(true, Ordering::SeqCst);
-                            return;
-                        }
-                        Err(e) => warn!(open_kfid = %open_kfid, error = %e, "could not renew the pull lease"),
-                    }
-                }
-            })
-        };
-        HeldLease { coordinator, open_kfid: open_kfid.to_owned(), owner: owner.to_owned(), state, heartbeat }
-    }
-
-    fn is_held(&self) -> bool {
-        !self.state.lost.load(Ordering::SeqCst)
-            && Instant::now() < *self.state.valid_until.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    async fn release(self) {
-        self.heartbeat.abort();
-        if let Err(e) = self.coordinator.release_lease(&self.open_kfid, &self.owner).await {
-            // it runs out by itself
-            warn!(open_kfid = %self.open_kfid, error = %e, "could not release the pull lease");
-        }
-    }
-}
-
-impl Drop for HeldLease {
-    fn drop(&mut self) {
-        self.heartbeat.abort();
-    }
-}
-
 /// Random enough to tell instances and marks apart, without a random-number dependency.
-fn nonce() -> String {
+pub(crate) fn nonce() -> String {
     format!("{:016x}{:08x}", nonce_u64(), std::process::id())
 }
 
-fn nonce_u32() -> u32 {
+pub(crate) fn nonce_u32() -> u32 {
     (nonce_u64() >> 16) as u32
 }
 
@@ -834,4 +670,12 @@ fn nonce_u64() -> u64 {
 
 fn instance_id() -> String {
     format!("bot-{}", nonce())
+}
+
+/// `base` doubled `failures - 1` times, at most `max`, plus up to a tenth of jitter: the one
+/// backoff rule of the runtime (handler retries and pull retries).
+pub(crate) fn backoff(base: Duration, failures: u32, max: Duration) -> Duration {
+    let d = base.saturating_mul(1u32 << failures.saturating_sub(1).min(16)).min(max);
+    let tenth = u32::try_from((d / 10).as_millis()).unwrap_or(u32::MAX).max(1);
+    d + Duration::from_millis(u64::from(nonce_u32() % tenth))
 }

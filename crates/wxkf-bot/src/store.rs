@@ -19,6 +19,12 @@ pub trait CursorStore: Send + Sync + 'static {
     async fn load(&self, open_kfid: &str) -> io::Result<Option<String>>;
     /// Saves `cursor` as the cursor of `open_kfid`; durable when it returns `Ok`.
     async fn save(&self, open_kfid: &str, cursor: &str) -> io::Result<()>;
+
+    /// Every open_kfid with a saved cursor: the runtime pulls each once at start, so messages that
+    /// came while it was down do not wait for the next callback. The default knows none.
+    async fn accounts(&self) -> io::Result<Vec<String>> {
+        Ok(Vec::new())
+    }
 }
 
 /// Cursors in memory only: lost on restart (tests, or a bot that does not mind skipping).
@@ -46,6 +52,10 @@ impl CursorStore for MemoryCursorStore {
     async fn save(&self, open_kfid: &str, cursor: &str) -> io::Result<()> {
         self.cursors.lock().await.insert(open_kfid.to_owned(), cursor.to_owned());
         Ok(())
+    }
+
+    async fn accounts(&self) -> io::Result<Vec<String>> {
+        Ok(self.cursors.lock().await.keys().cloned().collect())
     }
 }
 
@@ -111,6 +121,11 @@ impl CursorStore for FileCursorStore {
         let bytes = serde_json::to_vec_pretty(&*map).map_err(io::Error::other)?;
         let path = self.inner.path.clone();
         tokio::task::spawn_blocking(move || write_atomic(&path, &bytes)).await.map_err(io::Error::other)?
+    }
+
+    async fn accounts(&self) -> io::Result<Vec<String>> {
+        let mut guard = self.inner.cursors.lock().await;
+        Ok(self.loaded(&mut guard).await?.keys().cloned().collect())
     }
 }
 

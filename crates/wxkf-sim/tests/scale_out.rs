@@ -120,7 +120,8 @@ async fn run_child(id: String) {
     let bot = Bot::builder(client, handler)
         .redis(conn, &prefix)
         .config(BotConfig::default().with_lease_ttl(lease).with_retries(2, Duration::from_millis(100)))
-        .build();
+        .build()
+        .expect("valid bot config");
     let crypto = CallbackCrypto::new(&var("WXKF_T_CB_TOKEN"), &var("WXKF_T_CB_KEY"), &corp).unwrap();
     let app = bot_router(CallbackConfig::new(crypto), bot);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
