@@ -47,6 +47,7 @@ mod coordinate;
 mod dedupe;
 mod error;
 mod handler;
+mod local_store;
 #[cfg(feature = "redis")]
 pub mod redis_store;
 mod runtime;
@@ -58,6 +59,7 @@ pub use context::ReplyContext;
 pub use coordinate::{Coordinator, DedupeStore, LeaseAttempt, MemoryCoordinator, MemoryDedupe, PendingPull};
 pub use error::BotError;
 pub use handler::{FnHandler, Handler, HandlerError, handler_fn};
+pub use local_store::LocalStore;
 #[cfg(feature = "redis")]
 pub use redis_store::{RedisBudgets, RedisCoordinator, RedisCursorStore, RedisDedupe};
 pub use runtime::{Bot, BotBuilder, BotConfig, Dispatch};
