@@ -1,7 +1,7 @@
 //! The durable state of ONE bot instance in one embedded database file: [`LocalStore`].
 //!
-//! The file `wxkf-bot.redb` in a data directory (from the builder or `WXKF_DATA_DIR`) holds, in
-//! one [redb](https://docs.rs/redb) database:
+//! The file `wxkf-bot.redb` in a data directory ([`LocalStore::open`], or `WXKF_DATA_DIR` with
+//! [`LocalStore::from_env`]) holds, in one [redb](https://docs.rs/redb) database:
 //!
 //! - the `sync_msg` cursor of each open_kfid ([`CursorStore`]),
 //! - the msgids handled per open_kfid, each until its expiry (the runtime asks for 3 days), so a
@@ -66,8 +66,9 @@ const BUDGET_EXPIRY: TableDefinition<'_, (u64, &str, &str), ()> = TableDefinitio
 /// [`MemoryCursorStore`](crate::MemoryCursorStore), [`MemoryDedupe`](crate::MemoryDedupe) and
 /// [`MemoryBudgets`](crate::MemoryBudgets), but survives a restart and `kill -9`:
 ///
-/// - A write is committed (fsynced) when it returns `Ok`; writes made concurrently share one
-///   commit, and [`remember_many`](DedupeStore::remember_many) writes its whole batch in one.
+/// - A write is committed (fsynced) when it returns `Ok`. The writes that wait while a commit
+///   runs share the next commit, and [`remember_many`](DedupeStore::remember_many) writes its
+///   whole batch in one.
 /// - A msgid is [`seen`](DedupeStore::seen) until its expiry (now + the `ttl` it was remembered
 ///   with; remembering it again never shortens it), never after. Every commit removes up to
 ///   [`SWEEP_MSGIDS_PER_COMMIT`](Self::SWEEP_MSGIDS_PER_COMMIT) expired msgids, and closed budget
@@ -76,8 +77,8 @@ const BUDGET_EXPIRY: TableDefinition<'_, (u64, &str, &str), ()> = TableDefinitio
 ///   concurrent takes never both get the last send.
 ///
 /// Cloning is cheap (the clones share the open database). `Debug` shows the file's path only.
-/// Dropping the last clone closes the file, which writes briefly; the directory can be opened
-/// again as soon as the drop returns.
+/// Dropping the last clone closes the file, which writes briefly; once it is dropped and no write
+/// is in flight, the directory can be opened again.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -446,6 +447,8 @@ impl std::error::Error for SharedFailure {
 }
 
 fn apply(db: &Database, ops: &[WriteOp]) -> io::Result<Vec<Outcome>> {
+    // the sweep's clock is read before the batch is applied, however long that takes
+    let (swept_ms, swept_secs) = (now_ms(), now_secs());
     let txn = db.begin_write().map_err(redb_err("opened for writing"))?;
     let mut outcomes = Vec::with_capacity(ops.len());
     {
@@ -527,8 +530,8 @@ fn apply(db: &Database, ops: &[WriteOp]) -> io::Result<Vec<Outcome>> {
             };
             outcomes.push(outcome);
         }
-        sweep_handled(&mut handled, &mut handled_expiry, now_ms())?;
-        sweep_budgets(&mut budgets, &mut budget_expiry, now_secs())?;
+        sweep_handled(&mut handled, &mut handled_expiry, swept_ms)?;
+        sweep_budgets(&mut budgets, &mut budget_expiry, swept_secs)?;
     }
     txn.commit().map_err(redb_err("committed"))?;
     Ok(outcomes)
