@@ -49,6 +49,7 @@ mod error;
 mod handler;
 mod lanes;
 mod lease;
+mod local_store;
 mod pull;
 #[cfg(feature = "redis")]
 pub mod redis_store;
@@ -62,6 +63,7 @@ pub use context::ReplyContext;
 pub use coordinate::{Coordinator, DedupeStore, LeaseAttempt, MemoryCoordinator, MemoryDedupe, PendingPull};
 pub use error::{BotError, DeadLetter, DeadLetterReason, HandlerTimedOut};
 pub use handler::{FnHandler, Handler, HandlerError, handler_fn};
+pub use local_store::LocalStore;
 #[cfg(feature = "redis")]
 pub use redis_store::{RedisBudgets, RedisCoordinator, RedisCursorStore, RedisDedupe};
 pub use runtime::{Bot, BotBuilder, BotConfig, Dispatch, IntoShared};

@@ -399,8 +399,8 @@ type Stores = (Arc<dyn CursorStore>, Arc<dyn DedupeStore>, Arc<dyn BudgetStore>)
 
 /// The durable embedded store in `dir`, as the three stores.
 fn open_local(dir: &std::path::Path) -> Result<Stores, BotError> {
-    let _ = dir;
-    Err(BotError::NoStore)
+    let local = Arc::new(crate::LocalStore::open(dir).map_err(BotError::Store)?);
+    Ok((local.clone(), local.clone(), local))
 }
 
 /// A value that can be shared as an `Arc<T>`: a store itself, or an `Arc` of one. Lets the
