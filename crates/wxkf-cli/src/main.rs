@@ -6,8 +6,12 @@
 //! be read).
 #![deny(missing_docs)]
 
+mod api;
 mod args;
+mod callback_check;
 mod commands;
+mod doctor;
+mod secrets;
 
 use clap::Parser;
 use std::process::ExitCode;
