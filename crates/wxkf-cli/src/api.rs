@@ -37,8 +37,15 @@ fn client(subcommand: &str, opts: &ApiOpts) -> Result<(Client, Arc<MemoryTokenSt
             "no app secret: set WXKF_APP_SECRET or pass --secret-file FILE",
         )
     })?;
+    let corp_id = opts.corp_id.clone().filter(|id| !id.is_empty()).ok_or_else(|| {
+        usage(
+            subcommand,
+            ErrorKind::MissingRequiredArgument,
+            "no corp id: set WXKF_CORP_ID or pass --corp-id ID",
+        )
+    })?;
     let store = Arc::new(MemoryTokenStore::new());
-    let client = Client::builder(opts.corp_id.clone(), secret)
+    let client = Client::builder(corp_id, secret)
         .base_url(opts.base_url.clone())
         .timeout(Duration::from_secs(30))
         .token_store(store.clone())

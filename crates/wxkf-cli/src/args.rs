@@ -94,23 +94,25 @@ visible in the process list: a warning says so.
 
 Exit status: 0 when every check passes; 1 when one fails (✗, with what to do); 2 for usage errors.";
 
-/// Where the Kf API commands find the app: corp id, secret and base URL.
+/// Where the Kf API commands find the app: corp id, secret and base URL. Global, so that
+/// `wxkf accounts list --json` and `wxkf accounts --json list` both work.
 #[derive(Debug, Args)]
 pub(crate) struct ApiOpts {
     /// Your CorpID (ww…)
-    #[arg(long = "corp-id", env = "WXKF_CORP_ID", value_name = "ID")]
-    pub(crate) corp_id: String,
+    #[arg(long = "corp-id", env = "WXKF_CORP_ID", value_name = "ID", global = true)]
+    pub(crate) corp_id: Option<String>,
     /// The app secret as a flag (visible in the process list: prefer WXKF_APP_SECRET or --secret-file)
-    #[arg(long, value_name = "SECRET", conflicts_with = "secret_file")]
+    #[arg(long, value_name = "SECRET", conflicts_with = "secret_file", global = true)]
     pub(crate) secret: Option<String>,
     /// File holding the app secret (one line); default: the WXKF_APP_SECRET environment variable
-    #[arg(long = "secret-file", value_name = "FILE")]
+    #[arg(long = "secret-file", value_name = "FILE", global = true)]
     pub(crate) secret_file: Option<PathBuf>,
     /// The API's base URL, e.g. a proxy or the simulator
-    #[arg(long = "base-url", env = "WXKF_BASE_URL", value_name = "URL", default_value = wxkf_client::DEFAULT_BASE_URL)]
+    #[arg(long = "base-url", env = "WXKF_BASE_URL", value_name = "URL", global = true,
+          default_value = wxkf_client::DEFAULT_BASE_URL)]
     pub(crate) base_url: String,
     /// Print JSON (one object, or one object per line for lists and sync) instead of text
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub(crate) json: bool,
 }
 
