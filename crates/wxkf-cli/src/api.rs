@@ -24,7 +24,7 @@ use crate::secrets;
 fn client(subcommand: &str, opts: &ApiOpts) -> Result<(Client, Arc<MemoryTokenStore>), Failure> {
     let secret = secrets::resolve(secrets::Source {
         flag: "--secret",
-        value: opts.secret.clone(),
+        value: opts.secret.clone().map(|s| s.0),
         file_flag: "--secret-file",
         file: opts.secret_file.as_deref(),
         env: wxkf_client::ENV_APP_SECRET,
@@ -267,7 +267,9 @@ pub(crate) async fn sync(args: SyncArgs) -> Result<(), Failure> {
             _ = &mut ctrl_c => break Ok(()),
         };
         match result {
-            Ok(()) => interval = Duration::from_secs(args.interval),
+            // stdout was closed (e.g. `| head -n 5`): nobody reads any more
+            Ok(Drained::StdoutClosed) => break Ok(()),
+            Ok(Drained::Done) => interval = Duration::from_secs(args.interval),
             // a frequency limit while following: wait longer instead of giving up
             Err(e) if args.follow && e.errcode() == Some(45009) => {
                 interval = (interval * 2).min(Duration::from_secs(600));
@@ -291,12 +293,20 @@ pub(crate) async fn sync(args: SyncArgs) -> Result<(), Failure> {
     outcome
 }
 
+/// How a round of pulling ended.
+enum Drained {
+    /// `has_more` was 0.
+    Done,
+    /// Writing to stdout failed.
+    StdoutClosed,
+}
+
 /// Pulls until `has_more` is 0, printing each message and moving `cursor` after each page.
 async fn drain(
     client: &Client,
     args: &SyncArgs,
     cursor: &mut Option<String>,
-) -> Result<(), wxkf_client::Error> {
+) -> Result<Drained, wxkf_client::Error> {
     loop {
         let mut req = SyncMsgRequest::new(args.kf.clone());
         if let Some(c) = cursor.as_deref() {
@@ -309,16 +319,15 @@ async fn drain(
             } else {
                 message_line(message)
             };
-            // stdout closed (e.g. `| head`): nothing more to do
             if print_line(&line).is_err() {
-                return Ok(());
+                return Ok(Drained::StdoutClosed);
             }
         }
         if !page.next_cursor.is_empty() {
             *cursor = Some(page.next_cursor);
         }
         if !page.has_more {
-            return Ok(());
+            return Ok(Drained::Done);
         }
     }
 }

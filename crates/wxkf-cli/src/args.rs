@@ -1,7 +1,26 @@
 //! The command line, declared with clap's derive API. The doc comments are the `--help` texts.
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
+use std::fmt;
 use std::path::PathBuf;
+
+/// A secret given as a flag (app secret, callback Token, EncodingAESKey): `Debug` never shows it.
+#[derive(Clone)]
+pub(crate) struct SecretArg(pub(crate) String);
+
+impl std::str::FromStr for SecretArg {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(SecretArg(s.to_owned()))
+    }
+}
+
+impl fmt::Debug for SecretArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretArg(<redacted>)")
+    }
+}
 
 const AFTER_HELP: &str = "\
 Exit status: 0 on success; 1 when the callback fails to verify or decrypt (stderr then says which \
@@ -10,18 +29,27 @@ an input file or stdin that cannot be read.
 
 The Token and EncodingAESKey are never printed, not even in error messages.";
 
-/// Verify, decrypt and encrypt WeCom / WeChat Customer Service callbacks (the WXBizMsgCrypt
-/// scheme), and generate callback credentials.
+/// The WeChat Customer Service (微信客服, WeCom Kf) command for operators: find what is wrong with a
+/// setup (doctor, check-callback), call the Kf API from the shell, and verify, decrypt and encrypt
+/// callbacks (the WXBizMsgCrypt scheme).
 ///
-/// Token, EncodingAESKey and receive id may come from the environment (WXKF_TOKEN,
-/// WXKF_ENCODING_AES_KEY, WXKF_CORP_ID) instead of flags, which keeps them out of the shell history.
+/// Values come from the environment the bots read (WXKF_CORP_ID, WXKF_APP_SECRET, WXKF_TOKEN,
+/// WXKF_ENCODING_AES_KEY, WXKF_BASE_URL) or from --*-file, which keeps secrets out of the process
+/// list and the shell history.
 #[derive(Debug, Parser)]
-#[command(name = "wxkf", version, after_help = AFTER_HELP, propagate_version = true)]
+#[command(name = "wxkf", version, after_help = TOP_HELP, propagate_version = true)]
 pub(crate) struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub(crate) command: Command,
 }
+
+const TOP_HELP: &str = "\
+Start with `wxkf doctor` (add --callback-url URL to test the callback route too). Exit status: 0 on \
+success; 1 when a check, WeCom or the callback crypto fails (stderr or the report says what to do); \
+2 for usage errors.
+
+Secrets are never printed; `wxkf token --show` is the one command that prints the access token.";
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
@@ -103,7 +131,7 @@ pub(crate) struct ApiOpts {
     pub(crate) corp_id: Option<String>,
     /// The app secret as a flag (visible in the process list: prefer WXKF_APP_SECRET or --secret-file)
     #[arg(long, value_name = "SECRET", conflicts_with = "secret_file", global = true)]
-    pub(crate) secret: Option<String>,
+    pub(crate) secret: Option<SecretArg>,
     /// File holding the app secret (one line); default: the WXKF_APP_SECRET environment variable
     #[arg(long = "secret-file", value_name = "FILE", global = true)]
     pub(crate) secret_file: Option<PathBuf>,
@@ -268,13 +296,13 @@ pub(crate) struct ErrcodeArgs {
 pub(crate) struct CallbackOpts {
     /// The callback Token as a flag (visible in the process list: prefer WXKF_TOKEN or --token-file)
     #[arg(long, value_name = "TOKEN", conflicts_with = "token_file")]
-    pub(crate) token: Option<String>,
+    pub(crate) token: Option<SecretArg>,
     /// File holding the callback Token; default: WXKF_TOKEN
     #[arg(long = "token-file", value_name = "FILE")]
     pub(crate) token_file: Option<PathBuf>,
     /// The EncodingAESKey as a flag (visible in the process list: prefer WXKF_ENCODING_AES_KEY or --aes-key-file)
     #[arg(long = "aes-key", value_name = "KEY", conflicts_with = "aes_key_file")]
-    pub(crate) aes_key: Option<String>,
+    pub(crate) aes_key: Option<SecretArg>,
     /// File holding the EncodingAESKey; default: WXKF_ENCODING_AES_KEY
     #[arg(long = "aes-key-file", value_name = "FILE")]
     pub(crate) aes_key_file: Option<PathBuf>,
@@ -298,7 +326,7 @@ pub(crate) struct DoctorArgs {
     pub(crate) corp_id: Option<String>,
     /// The Kf app secret as a flag (visible in the process list: prefer WXKF_APP_SECRET or --secret-file)
     #[arg(long, value_name = "SECRET", conflicts_with = "secret_file")]
-    pub(crate) secret: Option<String>,
+    pub(crate) secret: Option<SecretArg>,
     /// File holding the app secret; default: WXKF_APP_SECRET
     #[arg(long = "secret-file", value_name = "FILE")]
     pub(crate) secret_file: Option<PathBuf>,
@@ -418,5 +446,26 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn secrets_given_as_flags_are_not_in_debug() {
+        use clap::Parser;
+        let cli = Cli::try_parse_from([
+            "wxkf",
+            "doctor",
+            "--secret",
+            "s3cret-value",
+            "--token",
+            "tok3n",
+            "--aes-key",
+            "k3y",
+        ])
+        .expect("parses");
+        let debug = format!("{cli:?}");
+        for secret in ["s3cret-value", "tok3n", "k3y"] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
+        assert!(debug.contains("SecretArg(<redacted>)"), "{debug}");
     }
 }

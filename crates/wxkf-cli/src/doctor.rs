@@ -89,7 +89,7 @@ fn report(checks: &[Check], json: bool) -> Result<(), Failure> {
 fn callback_values(sub: &str, opts: &CallbackOpts) -> Result<(Option<String>, Option<String>), Failure> {
     let token = secrets::resolve(secrets::Source {
         flag: "--token",
-        value: opts.token.clone(),
+        value: opts.token.clone().map(|s| s.0),
         file_flag: "--token-file",
         file: opts.token_file.as_deref(),
         env: "WXKF_TOKEN",
@@ -97,7 +97,7 @@ fn callback_values(sub: &str, opts: &CallbackOpts) -> Result<(Option<String>, Op
     .map_err(|e| usage(sub, ErrorKind::Io, e.0))?;
     let key = secrets::resolve(secrets::Source {
         flag: "--aes-key",
-        value: opts.aes_key.clone(),
+        value: opts.aes_key.clone().map(|s| s.0),
         file_flag: "--aes-key-file",
         file: opts.aes_key_file.as_deref(),
         env: "WXKF_ENCODING_AES_KEY",
@@ -255,7 +255,7 @@ pub(crate) async fn doctor(args: DoctorArgs) -> Result<(), Failure> {
     let corp_id = args.corp_id.clone().or_else(|| env(wxkf_client::ENV_CORP_ID));
     let secret = secrets::resolve(secrets::Source {
         flag: "--secret",
-        value: args.secret.clone(),
+        value: args.secret.clone().map(|s| s.0),
         file_flag: "--secret-file",
         file: args.secret_file.as_deref(),
         env: wxkf_client::ENV_APP_SECRET,

@@ -249,6 +249,29 @@ async fn secrets_come_from_a_file_or_the_environment_and_a_flag_is_warned_about(
     sim.shutdown();
 }
 
+#[tokio::test]
+async fn api_failures_exit_1_with_the_code_and_what_to_do() {
+    let sim = sim().await;
+    sim.inject(FaultRule::new(Fault::Errcode(60020)).path("/cgi-bin/kf/account/list"));
+    let env = api_env(&sim);
+    let out = wxkf(&["accounts", "list"], &env_refs(&env)).await.fails(1);
+    assert_eq!(out.stdout, "");
+    assert!(out.stderr.starts_with("error: WeCom API error 60020"), "{}", out.stderr);
+    assert!(out.stderr.contains("hint: `wxkf errcode 60020` explains the code"), "{}", out.stderr);
+
+    // WeCom unreachable
+    let env =
+        [("WXKF_CORP_ID", "wwcorp"), ("WXKF_APP_SECRET", SECRET), ("WXKF_BASE_URL", "http://127.0.0.1:9")];
+    let out = wxkf(&["token"], &env).await.fails(1);
+    assert!(out.stderr.starts_with("error: HTTP request to WeCom failed"), "{}", out.stderr);
+    assert!(out.stderr.contains("hint: check WXKF_BASE_URL"), "{}", out.stderr);
+
+    // no corp id: a usage error
+    let out = wxkf(&["token"], &[("WXKF_APP_SECRET", SECRET)]).await.fails(2);
+    assert!(out.stderr.contains("WXKF_CORP_ID"), "{}", out.stderr);
+    sim.shutdown();
+}
+
 // ---------------------------------------------------------------------------------------------
 // accounts, servicers
 
@@ -745,6 +768,16 @@ async fn doctor_checks_the_shapes_without_calling_wecom() {
     assert!(out.line("✗", "EncodingAESKey").contains("44 characters"), "{}", out.stdout);
     out.line("-", "gettoken");
     out.line("-", "callback");
+}
+
+#[tokio::test]
+async fn doctor_names_an_unreachable_api() {
+    let env =
+        [("WXKF_CORP_ID", "wwcorp"), ("WXKF_APP_SECRET", SECRET), ("WXKF_BASE_URL", "http://127.0.0.1:9")];
+    let out = wxkf(&["doctor"], &env).await.fails(1);
+    let line = out.line("✗", "gettoken");
+    assert!(line.contains("cannot talk to http://127.0.0.1:9"), "{line}");
+    out.line("-", "kf/account/list");
 }
 
 // ---------------------------------------------------------------------------------------------
