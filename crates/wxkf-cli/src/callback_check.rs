@@ -296,6 +296,14 @@ async fn check_get(http: &reqwest::Client, url: &str, crypto: &CallbackCrypto, w
             );
         }
     }
+    if answer.status == 200 {
+        return Check::fail(
+            GET,
+            format!("HTTP 200, but the body is not the decrypted echostr: {}", excerpt(&answer.body)),
+            "likely the wrong path (something else answers here) or a route that does not handle URL \
+             verification: the GET must be answered with the decrypted echostr and nothing else",
+        );
+    }
     Check::fail(
         GET,
         format!("HTTP {}: {}", answer.status, excerpt(&answer.body)),

@@ -692,6 +692,18 @@ async fn doctor_names_the_wrong_path() {
         let line = out.line("✗", check);
         assert!(line.contains("HTTP 404") && line.contains("the wrong path"), "{line}");
     }
+
+    // something else answers 200 at that URL (here the simulator's API)
+    let out = wxkf(&["check-callback", &format!("{}/wxkf/callback", sim.base_url())], &env_refs(&env))
+        .await
+        .fails(1);
+    let get = out.line("✗", "callback GET (URL verification)");
+    assert!(
+        get.contains("HTTP 200, but the body is not the decrypted echostr") && get.contains("wrong path"),
+        "{get}"
+    );
+    let post = out.line("✗", "callback POST (kf_msg_or_event)");
+    assert!(post.contains("answer `success` (or an empty body)"), "{post}");
     sim.shutdown();
 }
 
