@@ -693,6 +693,21 @@ async fn doctor_names_the_wrong_path() {
         assert!(line.contains("HTTP 404") && line.contains("the wrong path"), "{line}");
     }
 
+    // a redirect (here to the same path with a trailing slash) is not an answer
+    let app = Router::new().route(
+        "/wxkf/callback",
+        get(|| async { axum::response::Redirect::permanent("/wxkf/callback/") })
+            .post(|| async { axum::response::Redirect::permanent("/wxkf/callback/") }),
+    );
+    let redirecting = serve(app).await;
+    let out =
+        wxkf(&["check-callback", &format!("{redirecting}/wxkf/callback")], &env_refs(&env)).await.fails(1);
+    let get = out.line("✗", "callback GET (URL verification)");
+    assert!(
+        get.contains("HTTP 308 redirect to /wxkf/callback/") && get.contains("save the final URL"),
+        "{get}"
+    );
+
     // something else answers 200 at that URL (here the simulator's API)
     let out = wxkf(&["check-callback", &format!("{}/wxkf/callback", sim.base_url())], &env_refs(&env))
         .await
