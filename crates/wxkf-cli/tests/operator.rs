@@ -708,6 +708,12 @@ async fn doctor_names_the_wrong_path() {
         "{get}"
     );
 
+    // a route for GET only: the POST gets 405
+    let get_only = serve(Router::new().route("/wxkf/callback", get(|| async { "hello" }))).await;
+    let out = wxkf(&["check-callback", &format!("{get_only}/wxkf/callback")], &env_refs(&env)).await.fails(1);
+    let post = out.line("✗", "callback POST (kf_msg_or_event)");
+    assert!(post.contains("HTTP 405") && post.contains("must answer both GET"), "{post}");
+
     // something else answers 200 at that URL (here the simulator's API)
     let out = wxkf(&["check-callback", &format!("{}/wxkf/callback", sim.base_url())], &env_refs(&env))
         .await
@@ -764,12 +770,16 @@ async fn doctor_explains_a_wrong_corp_id_and_a_wrong_secret() {
 #[tokio::test]
 async fn doctor_explains_a_secret_that_may_not_call_the_kf_api() {
     let sim = sim().await;
-    sim.inject(FaultRule::new(Fault::Errcode(48002)).path("/cgi-bin/kf/account/list"));
     let env = api_env(&sim);
-    let out = wxkf(&["doctor"], &env_refs(&env)).await.fails(1);
-    out.line("✓", "gettoken");
-    let line = out.line("✗", "kf/account/list");
-    assert!(line.contains("errcode 48002") && line.contains("可调用接口的应用"), "{line}");
+    for code in [48002, 60011, 95011, 95012] {
+        sim.clear_faults();
+        sim.inject(FaultRule::new(Fault::Errcode(code)).path("/cgi-bin/kf/account/list"));
+        let out = wxkf(&["doctor"], &env_refs(&env)).await.fails(1);
+        out.line("✓", "gettoken");
+        let line = out.line("✗", "kf/account/list");
+        assert!(line.contains(&format!("errcode {code}")), "{line}");
+        assert!(line.contains("may not call the Kf API") && line.contains("可调用接口的应用"), "{line}");
+    }
     sim.shutdown();
 }
 
