@@ -709,7 +709,8 @@ async fn doctor_names_the_wrong_path() {
     );
 
     // a route for GET only: the POST gets 405
-    let get_only = serve(Router::new().route("/wxkf/callback", get(|| async { "hello" }))).await;
+    let get_only =
+        serve(Router::new().route("/wxkf/callback", axum::routing::get(|| async { "hello" }))).await;
     let out = wxkf(&["check-callback", &format!("{get_only}/wxkf/callback")], &env_refs(&env)).await.fails(1);
     let post = out.line("✗", "callback POST (kf_msg_or_event)");
     assert!(post.contains("HTTP 405") && post.contains("must answer both GET"), "{post}");
