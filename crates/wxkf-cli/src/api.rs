@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::error::ErrorKind;
 use serde_json::{Value, json};
-use wxkf_client::{Client, MemoryTokenStore, TokenStore};
+use wxkf_client::{Client, MemoryTokenStore, RetryPolicy, TokenStore};
 use wxkf_types::account::{AccountAddRequest, AccountDelRequest, AccountListRequest, AddContactWayRequest};
 use wxkf_types::media::MediaType;
 use wxkf_types::message::{Message, SendMsgRequest, SyncMsgRequest};
@@ -22,6 +22,14 @@ use crate::secrets;
 
 /// A client for `opts`, and the token store it caches in (read by `wxkf token` for the expiry).
 fn client(subcommand: &str, opts: &ApiOpts) -> Result<(Client, Arc<MemoryTokenStore>), Failure> {
+    client_with(subcommand, opts, RetryPolicy::default())
+}
+
+fn client_with(
+    subcommand: &str,
+    opts: &ApiOpts,
+    retry: RetryPolicy,
+) -> Result<(Client, Arc<MemoryTokenStore>), Failure> {
     let secret = secrets::resolve(secrets::Source {
         flag: "--secret",
         value: opts.secret.clone().map(|s| s.0),
@@ -48,6 +56,7 @@ fn client(subcommand: &str, opts: &ApiOpts) -> Result<(Client, Arc<MemoryTokenSt
     let client = Client::builder(corp_id, secret)
         .base_url(opts.base_url.clone())
         .timeout(Duration::from_secs(30))
+        .retry_policy(retry)
         .token_store(store.clone())
         .build()
         .map_err(Failure::Api)?;
@@ -254,7 +263,14 @@ fn message_line(message: &Message) -> String {
 
 /// `wxkf sync --kf ID [--cursor C] [--follow]`.
 pub(crate) async fn sync(args: SyncArgs) -> Result<(), Failure> {
-    let (client, _) = client("sync", &args.api)?;
+    // following, a frequency limit (45009) waits for the next round, at a doubled interval, instead
+    // of the client's own throttle backoff
+    let retry = if args.follow {
+        RetryPolicy::default().with_throttle(0, Duration::from_secs(1), Duration::from_secs(1))
+    } else {
+        RetryPolicy::default()
+    };
+    let (client, _) = client_with("sync", &args.api, retry)?;
     let mut cursor = args.cursor.clone().filter(|c| !c.is_empty());
     let mut interval = Duration::from_secs(args.interval);
     let mut rounds = 0u64;

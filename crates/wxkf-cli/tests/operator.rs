@@ -339,7 +339,7 @@ async fn servicers_lists_the_members_of_an_account() {
     let out = wxkf(&["servicers", "--kf", "wkSUPPORT"], &env).await.ok();
     let users: Vec<&str> = out.lines().map(|l| l.split('\t').nth(1).expect("a userid column")).collect();
     assert_eq!(users, ["alice", "bob"], "{out}");
-    assert!(out.lines().all(|l| l.starts_with("user\t")), "{out}");
+    assert!(out.lines().all(|l| l.starts_with("user\t") && l.ends_with("\treceiving")), "{out}");
 
     let out = wxkf(&["servicers", "--kf", "wkSUPPORT", "--json"], &env).await.ok();
     let first: serde_json::Value = serde_json::from_str(out.lines().next().expect("a line")).expect("JSON");
@@ -463,6 +463,28 @@ async fn sync_follow_pulls_again_after_the_interval_and_stops_after_max_rounds()
 /// The next line the child printed, within 20 s.
 async fn next_line(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> Option<String> {
     tokio::time::timeout(Duration::from_secs(20), rx.recv()).await.expect("a line in time")
+}
+
+#[tokio::test]
+async fn sync_follow_waits_longer_after_a_frequency_limit() {
+    let sim = sim().await;
+    let env = api_env(&sim);
+    sim.customer("wkSUPPORT", "wmALICE").say("first");
+    sim.inject(FaultRule::new(Fault::Errcode(45009)).path("/cgi-bin/kf/sync_msg").times(1));
+
+    let out = wxkf(
+        &["sync", "--kf", "wkSUPPORT", "--follow", "--interval", "1", "--max-rounds", "2"],
+        &env_refs(&env),
+    )
+    .await;
+    assert_eq!(out.status, 0, "a frequency limit while following is not fatal: {out:?}");
+    assert!(
+        out.stderr.contains("WeCom API error 45009") && out.stderr.contains("pulling again in 2 s"),
+        "{out:?}"
+    );
+    assert!(out.stdout.ends_with("\tfirst\n"), "the next round got the message: {out:?}");
+
+    sim.shutdown();
 }
 
 #[tokio::test]
@@ -745,6 +767,18 @@ async fn doctor_explains_60020_with_the_ip_wecom_reports() {
 }
 
 #[tokio::test]
+async fn doctor_does_not_retry_gettoken() {
+    let sim = sim().await;
+    // one transient -1: a retry would get a token
+    sim.inject(FaultRule::new(Fault::Errcode(-1)).path("/cgi-bin/gettoken").times(1));
+    let env = api_env(&sim);
+    let out = wxkf(&["doctor"], &env_refs(&env)).await.fails(1);
+    assert!(out.line("✗", "gettoken").contains("errcode -1"), "{}", out.stdout);
+    assert_eq!(sim.call_count("/cgi-bin/gettoken"), 1);
+    sim.shutdown();
+}
+
+#[tokio::test]
 async fn doctor_explains_a_wrong_corp_id_and_a_wrong_secret() {
     let sim = sim().await;
     let base = sim.base_url();
@@ -816,6 +850,46 @@ async fn doctor_names_an_unreachable_api() {
     let line = out.line("✗", "gettoken");
     assert!(line.contains("cannot talk to http://127.0.0.1:9"), "{line}");
     out.line("-", "kf/account/list");
+}
+
+/// A route that verifies and decrypts correctly but answers the echo in quotes, and fails every POST.
+async fn quoting_route(corp_id: &str) -> String {
+    let crypto = Arc::new(CallbackCrypto::new(TOKEN, KEY, corp_id).expect("valid credentials"));
+    let app = Router::new().route(
+        "/wxkf/callback",
+        get(move |RawQuery(query): RawQuery| {
+            let crypto = crypto.clone();
+            async move {
+                let q = wxkf_crypto::CallbackQuery::parse(&query.unwrap_or_default());
+                let field = |v: Option<String>| v.unwrap_or_default();
+                match crypto.verify_url(
+                    &field(q.msg_signature),
+                    &field(q.timestamp),
+                    &field(q.nonce),
+                    &field(q.echostr),
+                ) {
+                    Ok(echo) => (StatusCode::OK, format!("\"{echo}\"")),
+                    Err(_) => (StatusCode::UNAUTHORIZED, "bad signature".to_owned()),
+                }
+            }
+        })
+        .post(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "database is down") }),
+    );
+    serve(app).await
+}
+
+#[tokio::test]
+async fn check_callback_names_a_wrapped_echo_and_a_failing_post() {
+    let base = quoting_route("wwcorp").await;
+    let env = [("WXKF_CORP_ID", "wwcorp"), ("WXKF_TOKEN", TOKEN), ("WXKF_ENCODING_AES_KEY", KEY)];
+    let out = wxkf(&["check-callback", &format!("{base}/wxkf/callback")], &env).await.fails(1);
+    let get = out.line("✗", "callback GET (URL verification)");
+    assert!(
+        get.contains("instead of the bare echo") && get.contains("no quotes, JSON, newline or BOM"),
+        "{get}"
+    );
+    let post = out.line("✗", "callback POST (kf_msg_or_event)");
+    assert!(post.contains("HTTP 500: database is down") && post.contains("read its logs"), "{post}");
 }
 
 // ---------------------------------------------------------------------------------------------
