@@ -82,12 +82,29 @@ pub(crate) async fn token(args: TokenArgs) -> Result<(), Failure> {
         }
         return json_line(&out);
     }
-    let mut text = format!("access token valid for {expires_in} s (until unix time {expires_at})");
+    let mut text = format!("access token valid for {expires_in} s (until {})", utc(expires_at));
     if args.show {
         text.push('\n');
         text.push_str(token.expose_secret());
     }
     print_line(&text)
+}
+
+/// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC` (proleptic Gregorian; Howard Hinnant's civil-from-days).
+fn utc(unix: u64) -> String {
+    let days = unix / 86_400;
+    let secs = unix % 86_400;
+    // days since 0000-03-01, so that leap days fall at the end of a year
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", secs / 3600, secs % 3600 / 60, secs % 60)
 }
 
 /// `wxkf accounts list|add|del|link`.
@@ -426,4 +443,17 @@ pub(crate) fn errcode(args: ErrcodeArgs) -> Result<(), Failure> {
         "{} {} ({})\n中文: {}\nEnglish: {}\nWhat to do: {}",
         info.code, info.name, info.category, info.zh, info.en, info.action
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc;
+
+    #[test]
+    fn unix_seconds_as_utc() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc(1_409_659_589), "2014-09-02 12:06:29 UTC");
+        assert_eq!(utc(1_795_996_799), "2026-11-29 23:59:59 UTC");
+    }
 }
