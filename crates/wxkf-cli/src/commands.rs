@@ -24,6 +24,17 @@ pub(crate) enum Failure {
         /// What to check.
         hint: &'static str,
     },
+    /// Another runtime failure with a hint made at run time: exit 1.
+    Message {
+        /// What failed.
+        message: String,
+        /// What to do.
+        hint: String,
+    },
+    /// WeCom answered with an error, or could not be reached: exit 1.
+    Api(wxkf_client::Error),
+    /// The command already printed what failed (doctor, check-callback): exit 1.
+    Reported,
     /// The command line asked for something that cannot be done: exit 2, like clap's own errors.
     Usage(clap::Error),
 }
@@ -47,6 +58,9 @@ impl Failure {
                 text
             }
             Failure::Other { message, hint } => format!("error: {message}\nhint: {hint}\n"),
+            Failure::Message { message, hint } => format!("error: {message}\nhint: {hint}\n"),
+            Failure::Api(error) => api_error_text(&error),
+            Failure::Reported => return std::process::ExitCode::FAILURE,
             Failure::Usage(error) => {
                 // clap formats it (with the usage line) and knows its exit status
                 let _ = error.print();
@@ -58,6 +72,25 @@ impl Failure {
     }
 }
 
+/// A client error with its cause chain (never a secret: wxkf-client strips URLs and tokens), and
+/// where to read more about an errcode.
+fn api_error_text(error: &wxkf_client::Error) -> String {
+    let mut text = format!("error: {error}\n");
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(&format!("caused by: {cause}\n"));
+        source = cause.source();
+    }
+    match error.errcode() {
+        Some(code) => text.push_str(&format!("hint: `wxkf errcode {code}` explains the code\n")),
+        None if error.is_timeout() => {
+            text.push_str("hint: WeCom did not answer in time; check the network\n")
+        }
+        None => text.push_str("hint: check WXKF_BASE_URL (or --base-url) and the network\n"),
+    }
+    text
+}
+
 /// Runs one subcommand.
 pub(crate) fn run(command: Command) -> Result<(), Failure> {
     match command {
@@ -65,7 +98,26 @@ pub(crate) fn run(command: Command) -> Result<(), Failure> {
         Command::VerifyUrl(args) => verify_url(args),
         Command::Encrypt(args) => encrypt(args),
         Command::Keygen => keygen(),
+        Command::Errcode(args) => crate::api::errcode(args),
+        Command::Doctor(args) => block_on(crate::doctor::doctor(args)),
+        Command::CheckCallback(args) => block_on(crate::doctor::check_callback(args)),
+        Command::Token(args) => block_on(crate::api::token(args)),
+        Command::Accounts(args) => block_on(crate::api::accounts(args)),
+        Command::Servicers(args) => block_on(crate::api::servicers(args)),
+        Command::Send(args) => block_on(crate::api::send(args)),
+        Command::Sync(args) => block_on(crate::api::sync(args)),
+        Command::State(args) => block_on(crate::api::state(args)),
     }
+}
+
+/// Runs an async command on a one-thread runtime (the commands make one call at a time).
+fn block_on(command: impl std::future::Future<Output = Result<(), Failure>>) -> Result<(), Failure> {
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| Failure::Other {
+            message: format!("cannot start the async runtime: {e}"),
+            hint: "the system refused a thread or a timer; check ulimits",
+        })?;
+    runtime.block_on(command)
 }
 
 fn crypto(credentials: &Credentials) -> Result<CallbackCrypto, Error> {
@@ -197,7 +249,7 @@ fn read_input(subcommand: &str, flag: &str, path: &Path) -> Result<Vec<u8>, Fail
 }
 
 /// A usage error formatted by clap with the subcommand's usage line.
-fn usage(subcommand: &str, kind: ErrorKind, message: impl std::fmt::Display) -> Failure {
+pub(crate) fn usage(subcommand: &str, kind: ErrorKind, message: impl std::fmt::Display) -> Failure {
     let mut root = Cli::command();
     root.build();
     let error = match root.find_subcommand_mut(subcommand) {
@@ -208,7 +260,7 @@ fn usage(subcommand: &str, kind: ErrorKind, message: impl std::fmt::Display) -> 
 }
 
 /// Writes `text` and one newline to stdout.
-fn print_line(text: &str) -> Result<(), Failure> {
+pub(crate) fn print_line(text: &str) -> Result<(), Failure> {
     let mut out = io::stdout().lock();
     out.write_all(text.as_bytes()).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush()).map_err(
         |e| Failure::Other {

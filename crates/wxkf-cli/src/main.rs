@@ -1,13 +1,19 @@
-//! `wxkf`: verify, decrypt and encrypt WeCom / WeChat Customer Service callbacks from the shell,
-//! and generate callback credentials. See the README for usage with the official test vectors.
+//! `wxkf`: the command for WeChat Customer Service (WeCom Kf) operators. `doctor` and
+//! `check-callback` find what is wrong with a setup; `token`, `accounts`, `servicers`, `send`,
+//! `sync`, `state` and `errcode` call the Kf API from the shell; `verify-url`, `decrypt`, `encrypt`
+//! and `keygen` handle callback crypto by hand. See the README.
 //!
-//! Exit status: 0 on success, 1 when the operation fails (a callback that does not verify or
-//! decrypt, a plaintext that is not UTF-8), 2 for usage errors (clap's own, and inputs that cannot
-//! be read).
+//! Exit status: 0 on success, 1 when the operation fails (a ✗ check, an error from WeCom, a
+//! callback that does not verify or decrypt, a plaintext that is not UTF-8), 2 for usage errors
+//! (clap's own, and inputs or secret files that cannot be read).
 #![deny(missing_docs)]
 
+mod api;
 mod args;
+mod callback_check;
 mod commands;
+mod doctor;
+mod secrets;
 
 use clap::Parser;
 use std::process::ExitCode;
