@@ -122,6 +122,8 @@ impl SimBuilder {
     }
 
     /// How long to wait for the callback server's answer before retrying (default 5 s, as WeCom).
+    /// A timeout is retried; an answer with any HTTP status is not (see
+    /// [`retry_on_status`](Self::retry_on_status)).
     pub fn callback_timeout(mut self, timeout: Duration) -> Self {
         self.callback_timeout = timeout;
         self
@@ -501,8 +503,9 @@ impl SimHandle {
     }
 
     /// Pushes a `kf_msg_or_event` callback for `open_kfid` in the background (no-op without a
-    /// callback URL). Retries like WeCom: `callback_attempts` attempts, each waiting at most the
-    /// callback timeout.
+    /// callback URL). Retries like WeCom: after a connection failure or a timeout only (not after
+    /// an HTTP status, unless [`SimBuilder::retry_on_status`]), `callback_attempts` attempts in
+    /// all, each waiting at most the callback timeout.
     pub fn notify(&self, open_kfid: &str) {
         let Some(target) = self.inner.callback.lock().unwrap_or_else(|p| p.into_inner()).clone() else {
             return;

@@ -409,13 +409,10 @@ async fn new_sessions_go_to_receiving_servicers_when_auto_assigned() {
     assert_eq!(state(&client).await, (3, Some("alice".to_owned())));
     assert_eq!(errcode(client.message().send_msg(text("bot")).await), 95018);
     // round robin over the receiving servicers only
-    let assigned: Vec<_> = ["wmA2", "wmA3", "wmA4"]
-        .into_iter()
-        .map(|user| {
-            sim.customer(KF, user).say("hi");
-            user
-        })
-        .collect();
+    let assigned = ["wmA2", "wmA3", "wmA4"];
+    for user in assigned {
+        sim.customer(KF, user).say("hi");
+    }
     let mut servicers = Vec::new();
     for user in assigned {
         let got = client.service_state().get(ServiceStateGetRequest::new(KF, user)).await.unwrap();
