@@ -190,7 +190,9 @@ impl SimBuilder {
 
     /// Assign each new session at once to a receiving servicer of the account (state 3, round
     /// robin), as WeCom does for accounts whose sessions are not handled by the API (LangBot#1547
-    /// meets 95018 this way). Default `false`: a new session starts in state 0 (kf-api.md §4.0).
+    /// meets 95018 this way). No event announces it (WeCom's behaviour here is undocumented): a
+    /// bot learns it from `service_state/get` or a 95018. Without a receiving servicer the session
+    /// stays in state 0. Default `false`: a new session starts in state 0 (kf-api.md §4.0).
     pub fn auto_assign(mut self, assign: bool) -> Self {
         self.rules.auto_assign = assign;
         self
@@ -364,7 +366,7 @@ impl SimHandle {
     ///
     /// If another servicer holds the session already, this is a transfer
     /// ([`servicer_transfers`](Self::servicer_transfers)): `change_type` 2 carries no code, and the
-    /// returned string is empty.
+    /// returned string is empty. If this servicer holds it already, nothing happens (empty string).
     pub fn servicer_takes(&self, open_kfid: &str, external_userid: &str, servicer_userid: &str) -> String {
         let code = self.inner.lock().servicer_takes(open_kfid, external_userid, servicer_userid);
         self.notify(open_kfid);

@@ -343,6 +343,15 @@ async fn the_bot_answers_once_when_its_sends_answer_is_lost() {
     assert_eq!(texts, ["echo: hello"], "the customer gets the answer exactly once");
     let lost = sim.calls().iter().filter(|c| c.answer_lost).count();
     assert_eq!(lost, 1);
+    // Today the client reports the duplicate-msgid answer to the retry as an error, so the bot
+    // counts the handler as failed and runs it again (each run refused as a duplicate). Once the
+    // client reads that answer as "already sent", exactly one refused duplicate should remain.
+    let refused = sim
+        .calls()
+        .iter()
+        .filter(|c| c.path == "/cgi-bin/kf/send_msg" && c.errcode == Some(DUPLICATE_MSGID))
+        .count();
+    assert!(refused >= 1, "the client's retry met the duplicate msgid");
     bot.shutdown().await;
     server.abort();
     sim.shutdown();
