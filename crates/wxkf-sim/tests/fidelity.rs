@@ -119,6 +119,28 @@ async fn a_connection_failure_is_retried_three_times_in_all() {
     assert_eq!((done[0].attempts, done[0].delivered, done[0].status), (3, false, None));
 }
 
+#[tokio::test]
+async fn a_receiver_that_drops_the_connection_is_retried() {
+    // accepts, reads the request, closes without a word
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/cb", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut buf = [0u8; 4096];
+            let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut buf).await;
+            drop(stream);
+        }
+    });
+    let sim = Sim::builder().callback(url, TOKEN, AES_KEY).start().await.unwrap();
+    sim.customer(KF, USER).say("hello");
+    let done = sim.wait_for_callbacks(1, Duration::from_secs(5)).await;
+    assert_eq!((done[0].attempts, done[0].delivered, done[0].status), (3, false, None));
+    assert_eq!(accepted.load(Ordering::SeqCst), 3);
+}
+
 // ---- sync_msg ----------------------------------------------------------------------------------
 
 #[tokio::test]
@@ -135,6 +157,17 @@ async fn sync_msg_without_a_token_has_a_per_account_budget() {
     client.message().sync_msg(SyncMsgRequest::new("wkOTHER")).await.unwrap_or_else(|e| panic!("{e}"));
     // the window slides over the simulated clock
     sim.advance(Duration::from_secs(60));
+    client.message().sync_msg(SyncMsgRequest::new(KF)).await.unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[tokio::test]
+async fn refused_tokenless_calls_do_not_count() {
+    let (sim, client) = start_with(Sim::builder().tokenless_sync_limit(1, Duration::from_secs(60))).await;
+    client.message().sync_msg(SyncMsgRequest::new(KF)).await.unwrap_or_else(|e| panic!("{e}"));
+    sim.advance(Duration::from_secs(30));
+    assert_eq!(errcode(client.message().sync_msg(SyncMsgRequest::new(KF)).await), 45009);
+    // 60 s after the first call: had the refused one at 30 s counted, this would be refused too
+    sim.advance(Duration::from_secs(30));
     client.message().sync_msg(SyncMsgRequest::new(KF)).await.unwrap_or_else(|e| panic!("{e}"));
 }
 
@@ -428,6 +461,16 @@ async fn new_sessions_go_to_receiving_servicers_when_auto_assigned() {
         servicers.push(got.servicer_userid.unwrap_or_default());
     }
     assert_eq!(servicers, ["carol", "alice", "carol"]);
+    // no event announces an automatic assignment
+    let page = client.message().sync_msg(SyncMsgRequest::new(KF)).await.unwrap();
+    assert!(!page.msg_list.iter().any(|m| matches!(m.event(), Some(Event::SessionStatusChange(_)))));
+
+    // without a receiving servicer the new session waits in state 0
+    let (sim, client) = start_with(Sim::builder().auto_assign(true)).await;
+    sim.add_servicer(KF, "alice");
+    sim.set_servicer_status(KF, "alice", ServicerStatus::Stopped);
+    sim.customer(KF, USER).say("hi");
+    assert_eq!(state(&client).await, (0, None));
 }
 
 #[tokio::test]
@@ -485,6 +528,7 @@ async fn take_over_transfer_and_hand_back() {
     assert!(sim.servicer_transfers(KF, USER, "bob"));
     assert_eq!(state(&client).await, (3, Some("bob".to_owned())));
     assert_eq!(sim.servicer_takes(KF, USER, "carol"), "", "taking a held session is a transfer");
+    assert_eq!(sim.servicer_takes(KF, USER, "carol"), "", "taking one's own session does nothing");
 
     // hand-back: the servicer ends the session; the customer's next message is the bot's again
     let closing = sim.servicer_ends(KF, USER);
@@ -520,6 +564,22 @@ async fn take_over_transfer_and_hand_back() {
             (3, s("carol"), None, true),
         ]
     );
+}
+
+#[tokio::test]
+async fn a_servicer_rejoining_an_ended_session_starts_a_new_one() {
+    let (sim, client) = start_with(Sim::builder()).await;
+    sim.customer(KF, USER).say("hi");
+    sim.advance(Duration::from_secs(47 * 3600));
+    sim.servicer_takes(KF, USER, "alice");
+    sim.servicer_ends(KF, USER);
+    sim.servicer_says(KF, USER, "alice", "one more thing");
+    assert_eq!(state(&client).await, (3, Some("alice".to_owned())));
+    // 49 h after the customer's message, 2 h after the re-join: the re-joined session lives on
+    sim.advance(Duration::from_secs(2 * 3600));
+    assert_eq!(state(&client).await, (3, Some("alice".to_owned())));
+    sim.advance(Duration::from_secs(46 * 3600));
+    assert_eq!(state(&client).await, (4, None));
 }
 
 // ---- validation --------------------------------------------------------------------------------
