@@ -34,7 +34,8 @@ pub enum Fault {
     /// Handle the call — a send is stored and delivered, a transfer happens — then lose the
     /// answer. The moment a retried `send_msg` meets WeCom's duplicate-msgid refusal
     /// ([`wxkf_types::errcode::DUPLICATE_MSGID`]). The call is recorded with its real errcode and
-    /// [`CallRecord::answer_lost`](crate::CallRecord::answer_lost).
+    /// [`CallRecord::answer_lost`](crate::CallRecord::answer_lost). API calls only: on callback
+    /// pushes it has no effect.
     AfterHandle(LostAnswer),
 }
 

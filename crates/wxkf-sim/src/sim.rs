@@ -324,7 +324,9 @@ impl SimHandle {
         self.inner.lock().ensure_account(open_kfid, name);
     }
 
-    /// Add a servicer (a WeCom member) to an account, creating the account if needed.
+    /// Add a servicer (a WeCom member) to an account, creating the account if needed. A new
+    /// servicer is receiving ([`ServicerStatus::Receiving`]); change it with
+    /// [`set_servicer_status`](Self::set_servicer_status).
     pub fn add_servicer(&self, open_kfid: &str, userid: &str) {
         let mut state = self.inner.lock();
         state.ensure_account(open_kfid, open_kfid);
