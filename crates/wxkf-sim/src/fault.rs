@@ -3,12 +3,15 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use wxkf_sim::{Fault, FaultRule};
+//! use wxkf_sim::{Fault, FaultRule, LostAnswer};
 //!
 //! // The 2nd send_msg answers errcode -1 (system busy); every sync_msg is 300 ms slower.
 //! let busy = FaultRule::new(Fault::Errcode(-1)).path("/cgi-bin/kf/send_msg").nth(2);
 //! let slow = FaultRule::new(Fault::Latency(Duration::from_millis(300))).path("/cgi-bin/kf/sync_msg");
 //! assert_ne!(busy, slow);
+//! // The 1st send_msg is stored and delivered, but its answer is lost: the connection drops.
+//! let lost = FaultRule::new(Fault::AfterHandle(LostAnswer::Reset)).path("/cgi-bin/kf/send_msg").nth(1);
+//! assert_eq!(lost.fired(), 0);
 //! ```
 
 use std::time::Duration;
@@ -28,6 +31,26 @@ pub enum Fault {
     RevokeTokens,
     /// Do not push the callback at all (only meaningful with [`FaultRule::callbacks`]).
     DropCallback,
+    /// Handle the call — a send is stored and delivered, a transfer happens — then lose the
+    /// answer. The moment a retried `send_msg` meets WeCom's duplicate-msgid refusal
+    /// ([`wxkf_types::errcode::DUPLICATE_MSGID`]). The call is recorded with its real errcode and
+    /// [`CallRecord::answer_lost`](crate::CallRecord::answer_lost). API calls only: on callback
+    /// pushes it has no effect.
+    AfterHandle(LostAnswer),
+}
+
+/// How the answer to a handled call is lost ([`Fault::AfterHandle`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LostAnswer {
+    /// The answer is held back this long, then sent: set it past the client's timeout, and the
+    /// client gives up before it arrives.
+    Timeout(Duration),
+    /// The connection is dropped without a complete answer (the status line may have been
+    /// written; the body never comes).
+    Reset,
+    /// A proxy in front of WeCom answers with this HTTP status (e.g. 502) instead.
+    HttpStatus(u16),
 }
 
 /// Which calls a rule looks at.
@@ -148,6 +171,7 @@ pub(crate) struct Fired {
     pub(crate) errcode: Option<i64>,
     pub(crate) http_status: Option<u16>,
     pub(crate) drop: bool,
+    pub(crate) after: Option<LostAnswer>,
 }
 
 pub(crate) fn evaluate(rules: &mut [FaultRule], target: &Target) -> Fired {
@@ -160,6 +184,7 @@ pub(crate) fn evaluate(rules: &mut [FaultRule], target: &Target) -> Fired {
                 Fault::Latency(d) => out.latency += *d,
                 Fault::RevokeTokens => out.revoke = true,
                 Fault::DropCallback => out.drop = true,
+                Fault::AfterHandle(lost) => out.after = out.after.take().or(Some(lost.clone())),
             }
         }
     }

@@ -2,11 +2,13 @@
 #![deny(missing_docs)]
 
 mod fault;
+mod rules;
 pub mod scenario;
 mod server;
 mod sim;
 mod state;
 
-pub use fault::{Fault, FaultRule, Target, Trigger};
+pub use fault::{Fault, FaultRule, LostAnswer, Target, Trigger};
+pub use rules::{ExpiredSendAnswer, ServicerStatus, SessionClock, SyncPaging, TokenlessSyncLimit};
 pub use sim::{Customer, Sim, SimBuilder, SimError, SimHandle};
 pub use state::{CallRecord, CallbackRecord, SentMessage};

@@ -45,12 +45,30 @@ struct Args {
     /// The interactive customer's external_userid.
     #[arg(long, default_value = "wmSIMCUSTOMER")]
     customer: String,
+    /// sync_msg calls without a token allowed per account per minute (0: no limit).
+    #[arg(long, default_value_t = wxkf_sim::TokenlessSyncLimit::DEFAULT_CALLS)]
+    tokenless_sync_per_minute: u32,
+    /// Retry callbacks answered with a non-2xx HTTP status too (WeCom does not).
+    #[arg(long)]
+    retry_on_status: bool,
+    /// Give each new session to a receiving servicer at once (state 3).
+    #[arg(long)]
+    auto_assign: bool,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let mut builder = Sim::builder().corp_id(&args.corp_id).secret(&args.secret).listen(args.listen);
+    let mut builder = Sim::builder()
+        .corp_id(&args.corp_id)
+        .secret(&args.secret)
+        .listen(args.listen)
+        .retry_on_status(args.retry_on_status)
+        .auto_assign(args.auto_assign);
+    builder = match args.tokenless_sync_per_minute {
+        0 => builder.no_tokenless_sync_limit(),
+        calls => builder.tokenless_sync_limit(calls, Duration::from_secs(60)),
+    };
     if let (Some(url), Some(token), Some(key)) = (&args.callback_url, &args.token, &args.aes_key) {
         builder = builder.callback(url, token, key);
     }

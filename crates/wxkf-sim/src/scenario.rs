@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::fault::{Fault, FaultRule};
+use crate::fault::{Fault, FaultRule, LostAnswer};
 use crate::sim::SimHandle;
 use crate::state::SentMessage;
 
@@ -203,7 +203,7 @@ pub enum Step {
 }
 
 /// A fault rule in a scenario: exactly one of `errcode`, `http_status`, `latency_ms`,
-/// `revoke_tokens`, `drop_callback`; narrowed by `path` and `nth` / `rate` / `times`.
+/// `revoke_tokens`, `drop_callback`, `lost_answer`; narrowed by `path` and `nth` / `rate` / `times`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
@@ -223,6 +223,10 @@ pub struct FaultSpec {
     /// Drop callbacks.
     #[serde(default)]
     pub drop_callback: bool,
+    /// Handle the call, then lose its answer ([`Fault::AfterHandle`]): `"reset"`, `"timeout:MS"`
+    /// (held back MS milliseconds) or `"http:STATUS"`.
+    #[serde(default)]
+    pub lost_answer: Option<String>,
     /// Only this API path.
     #[serde(default)]
     pub path: Option<String>,
@@ -240,18 +244,42 @@ pub struct FaultSpec {
     pub times: Option<u64>,
 }
 
+/// `"reset"`, `"timeout:MS"` or `"http:STATUS"`.
+fn parse_lost_answer(spec: &str) -> Option<LostAnswer> {
+    match spec.split_once(':') {
+        None if spec == "reset" => Some(LostAnswer::Reset),
+        Some(("timeout", ms)) => {
+            ms.trim().parse().ok().map(|ms| LostAnswer::Timeout(Duration::from_millis(ms)))
+        }
+        Some(("http", status)) => status.trim().parse().ok().map(LostAnswer::HttpStatus),
+        _ => None,
+    }
+}
+
 impl FaultSpec {
     /// The rule it describes.
     pub fn to_rule(&self) -> Result<FaultRule, ScenarioError> {
-        let fault =
-            match (self.errcode, self.http_status, self.latency_ms, self.revoke_tokens, self.drop_callback) {
-                (Some(code), None, None, false, false) => Fault::Errcode(code),
-                (None, Some(status), None, false, false) => Fault::HttpStatus(status),
-                (None, None, Some(ms), false, false) => Fault::Latency(Duration::from_millis(ms)),
-                (None, None, None, true, false) => Fault::RevokeTokens,
-                (None, None, None, false, true) => Fault::DropCallback,
-                _ => return Err(ScenarioError::Invalid("a fault needs exactly one kind".into())),
-            };
+        let lost = match self.lost_answer.as_deref() {
+            None => None,
+            Some(spec) => Some(parse_lost_answer(spec).ok_or_else(|| {
+                ScenarioError::Invalid(format!(
+                    "lost_answer {spec:?}: use \"reset\", \"timeout:MS\" or \"http:STATUS\""
+                ))
+            })?),
+        };
+        let kinds = [
+            self.errcode.map(Fault::Errcode),
+            self.http_status.map(Fault::HttpStatus),
+            self.latency_ms.map(|ms| Fault::Latency(Duration::from_millis(ms))),
+            self.revoke_tokens.then_some(Fault::RevokeTokens),
+            self.drop_callback.then_some(Fault::DropCallback),
+            lost.map(Fault::AfterHandle),
+        ];
+        let mut given = kinds.into_iter().flatten();
+        let fault = match (given.next(), given.next()) {
+            (Some(fault), None) => fault,
+            _ => return Err(ScenarioError::Invalid("a fault needs exactly one kind".into())),
+        };
         let mut rule = FaultRule::new(fault);
         if let Some(path) = &self.path {
             rule = rule.path(path.clone());
@@ -493,6 +521,7 @@ mod tests {
             latency_ms: None,
             revoke_tokens: false,
             drop_callback: false,
+            lost_answer: None,
             path: None,
             callbacks: false,
             nth: None,
@@ -500,5 +529,25 @@ mod tests {
             times: None,
         };
         assert!(spec.to_rule().is_err());
+        let lost = |v: &str| FaultSpec {
+            errcode: None,
+            http_status: None,
+            lost_answer: Some(v.into()),
+            ..spec.clone()
+        };
+        assert!(lost("teleport").to_rule().is_err());
+        assert!(lost("timeout:soon").to_rule().is_err());
+        let rule = |v: &str| lost(v).to_rule().map(|r| r.fault).ok();
+        assert_eq!(rule("reset"), Some(Fault::AfterHandle(LostAnswer::Reset)));
+        assert_eq!(rule("http:502"), Some(Fault::AfterHandle(LostAnswer::HttpStatus(502))));
+        assert_eq!(
+            rule("timeout:1500"),
+            Some(Fault::AfterHandle(LostAnswer::Timeout(Duration::from_millis(1500))))
+        );
+        let both = FaultSpec { lost_answer: Some("reset".into()), ..spec };
+        assert!(both.to_rule().is_err(), "two kinds");
+        let json = r#"{"steps": [{"do": "fault", "lost_answer": "reset", "path": "/cgi-bin/kf/send_msg", "nth": 1}]}"#;
+        assert!(matches!(&Scenario::from_json(json).map(|s| s.steps), Ok(steps)
+            if matches!(&steps[0], Step::Fault(f) if f.lost_answer.as_deref() == Some("reset"))));
     }
 }

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::fault::{self, Target};
+use crate::fault::{self, LostAnswer, Target};
 use crate::sim::Inner;
 use crate::state::{ApiError, CallRecord};
 
@@ -86,9 +86,33 @@ pub(crate) async fn dispatch(AxState(sim): AxState<Arc<Inner>>, req: Request) ->
             Err(e) => (Some(e.0), error_answer(e)),
         }
     };
-    sim.lock().calls.push(CallRecord { path, errcode: code });
+    let lost = if fired.http_status.is_none() { fired.after } else { None };
+    sim.lock().calls.push(CallRecord { path, errcode: code, answer_lost: lost.is_some() });
     sim.changed.notify_waiters();
-    resp
+    match lost {
+        None => resp,
+        Some(LostAnswer::Timeout(hold)) => {
+            // the work is done and recorded: only the answer is late
+            tokio::time::sleep(hold).await;
+            resp
+        }
+        Some(LostAnswer::HttpStatus(status)) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            (status, "simulated upstream failure").into_response()
+        }
+        Some(LostAnswer::Reset) => {
+            // a body that fails before its first byte: hyper aborts the connection, so the
+            // client reads no complete answer
+            let failing = futures_util::stream::once(async {
+                Err::<bytes::Bytes, _>(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "simulated connection reset",
+                ))
+            });
+            let (parts, _) = resp.into_parts();
+            Response::from_parts(parts, Body::from_stream(failing))
+        }
+    }
 }
 
 enum Answer {
@@ -165,11 +189,20 @@ async fn media_upload(sim: &Inner, kind: &str, req: Request) -> Result<Value, Ap
         if field.name() != Some("media") {
             continue;
         }
-        let filename = field.file_name().unwrap_or("media").to_owned();
+        // The part's own Content-Disposition, read as UTF-8: a raw UTF-8 `filename="客服.txt"` and
+        // an RFC 5987 `filename*=utf-8''%E5%AE%A2...` both name the file (the extended form wins)
+        let disposition = field
+            .headers()
+            .get(header::CONTENT_DISPOSITION)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let filename = disposition
+            .as_deref()
+            .and_then(wxkf_types::media::parse_content_disposition_filename)
+            .or_else(|| field.file_name().map(str::to_owned))
+            .unwrap_or_else(|| "media".to_owned());
         let content_type = field.content_type().map(str::to_owned);
         let bytes = field.bytes().await.map_err(|_| ApiError(44001, "empty media data".into()))?;
-        let _ = content_type;
-        return sim.lock().media_upload(kind, &filename, None, bytes);
+        return sim.lock().media_upload(kind, &filename, content_type.as_deref(), bytes);
     }
     Err(ApiError(44001, "empty media data: no part named media".into()))
 }
@@ -209,12 +242,33 @@ fn media_get(sim: &Inner, media_id: &str, headers: &HeaderMap) -> Result<Respons
         }
     };
     set(header::CONTENT_TYPE, media.content_type.clone());
-    set(header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\""));
+    set(header::CONTENT_DISPOSITION, content_disposition(&filename));
     set(header::ACCEPT_RANGES, "bytes".to_owned());
     if let Some(cr) = content_range {
         set(header::CONTENT_RANGE, cr);
     }
     Ok(resp)
+}
+
+/// `attachment; filename="..."`, and for a name that is not plain ASCII an ASCII fallback plus
+/// the RFC 5987 form `filename*=utf-8''%E5%AE%A2...` (a header value cannot carry raw UTF-8 safely).
+fn content_disposition(filename: &str) -> String {
+    let fallback: String = filename
+        .chars()
+        .map(|c| if (c.is_ascii_graphic() && c != '"' && c != '\\') || c == ' ' { c } else { '_' })
+        .collect();
+    if fallback == filename {
+        return format!("attachment; filename=\"{filename}\"");
+    }
+    let mut encoded = String::new();
+    for b in filename.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            encoded.push(char::from(b));
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{fallback}\"; filename*=utf-8''{encoded}")
 }
 
 /// `bytes=START-END`, `bytes=START-` or `bytes=-SUFFIX` → inclusive (start, end); `None` when

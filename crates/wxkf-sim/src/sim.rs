@@ -11,6 +11,7 @@ use wxkf_crypto::CallbackCrypto;
 use wxkf_types::callback::CallbackEvent;
 
 use crate::fault::{self, FaultRule, Target};
+use crate::rules::{ExpiredSendAnswer, Rules, ServicerStatus, SessionClock, SyncPaging, TokenlessSyncLimit};
 use crate::state::{CallRecord, CallbackRecord, SentMessage, State};
 
 /// Errors starting or configuring the simulator.
@@ -61,7 +62,9 @@ impl Sim {
             callback: None,
             callback_timeout: Duration::from_secs(5),
             callback_attempts: 3,
+            retry_on_status: false,
             accounts: Vec::new(),
+            rules: Rules::default(),
         }
     }
 }
@@ -76,7 +79,9 @@ pub struct SimBuilder {
     callback: Option<(String, String, String)>,
     callback_timeout: Duration,
     callback_attempts: u32,
+    retry_on_status: bool,
     accounts: Vec<(String, String)>,
+    rules: Rules,
 }
 
 impl SimBuilder {
@@ -117,6 +122,8 @@ impl SimBuilder {
     }
 
     /// How long to wait for the callback server's answer before retrying (default 5 s, as WeCom).
+    /// A timeout is retried; an answer with any HTTP status is not (see
+    /// [`retry_on_status`](Self::retry_on_status)).
     pub fn callback_timeout(mut self, timeout: Duration) -> Self {
         self.callback_timeout = timeout;
         self
@@ -125,6 +132,77 @@ impl SimBuilder {
     /// Attempts per callback, first included (default 3, as WeCom).
     pub fn callback_attempts(mut self, attempts: u32) -> Self {
         self.callback_attempts = attempts.max(1);
+        self
+    }
+
+    /// Also retry a callback that was answered with a non-2xx HTTP status (default `false`).
+    ///
+    /// WeCom retries a callback "only on a network connection failure or a request timeout"
+    /// (its callback documentation, quoted in GentleCP/corpwechatbot#25): a receiver that answers
+    /// 503 does not get the callback again. `true` restores the simulator's behaviour before 0.2,
+    /// which retried any non-2xx answer.
+    pub fn retry_on_status(mut self, retry: bool) -> Self {
+        self.retry_on_status = retry;
+        self
+    }
+
+    /// The budget of `sync_msg` calls without the callback `token`, per Kf account: at most
+    /// `calls` within any `per` of simulated time, then 45009 (see [`TokenlessSyncLimit`] for the
+    /// default, 10 per 60 s, and why).
+    pub fn tokenless_sync_limit(mut self, calls: u32, per: Duration) -> Self {
+        self.rules.tokenless_sync = Some(TokenlessSyncLimit { calls, per });
+        self
+    }
+
+    /// No limit on `sync_msg` without a token (the simulator's behaviour before 0.2).
+    pub fn no_tokenless_sync_limit(mut self) -> Self {
+        self.rules.tokenless_sync = None;
+        self
+    }
+
+    /// Legacy switch: `sync_msg` without `open_kfid` serves every account's items in one log, as
+    /// older pages and SDKs read it (default `false`: `open_kfid` is required, as on the
+    /// 2024-01-31 page and since wechatpy#771; missing or empty is refused with 40058).
+    pub fn sync_open_kfid_optional(mut self, optional: bool) -> Self {
+        self.rules.sync_open_kfid_optional = optional;
+        self
+    }
+
+    /// How `sync_msg` cuts pages (default [`SyncPaging::Full`]).
+    pub fn sync_paging(mut self, paging: SyncPaging) -> Self {
+        self.rules.paging = paging;
+        self
+    }
+
+    /// When a session's 48 hours run out (default [`SessionClock::FromFirstMessage`], kf-api.md
+    /// §4.0).
+    pub fn session_clock(mut self, clock: SessionClock) -> Self {
+        self.rules.session_clock = clock;
+        self
+    }
+
+    /// What `send_msg` answers 48 h after the customer's last message (default
+    /// [`ExpiredSendAnswer::TimeLimit`], 95002; **UNCERTAIN**, see the type).
+    pub fn expired_send_answer(mut self, answer: ExpiredSendAnswer) -> Self {
+        self.rules.expired_send = answer;
+        self
+    }
+
+    /// Assign each new session at once to a receiving servicer of the account (state 3, round
+    /// robin), as WeCom does for accounts whose sessions are not handled by the API (LangBot#1547
+    /// meets 95018 this way). No event announces it (WeCom's behaviour here is undocumented): a
+    /// bot learns it from `service_state/get` or a 95018. Without a receiving servicer the session
+    /// stays in state 0. Default `false`: a new session starts in state 0 (kf-api.md §4.0).
+    pub fn auto_assign(mut self, assign: bool) -> Self {
+        self.rules.auto_assign = assign;
+        self
+    }
+
+    /// Legacy switch: `customer/batchget` resolves every known customer (default `false`: only
+    /// customers who wrote or entered within 48 h; others are `invalid_external_userid`, as
+    /// reported in AstrBot#1699).
+    pub fn batchget_any_customer(mut self, any: bool) -> Self {
+        self.rules.batchget_any_customer = any;
         self
     }
 
@@ -138,6 +216,7 @@ impl SimBuilder {
     pub async fn start(self) -> Result<SimHandle, SimError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| SimError::NoRuntime)?;
         let mut state = State::new(self.corp_id.clone(), self.secret.clone(), self.token_ttl.as_secs());
+        state.rules = self.rules.clone();
         for (id, name) in &self.accounts {
             state.ensure_account(id, name);
         }
@@ -152,6 +231,7 @@ impl SimBuilder {
             callback: Mutex::new(callback),
             http,
             callback_attempts: self.callback_attempts,
+            retry_on_status: self.retry_on_status,
             runtime,
         });
         let listener = tokio::net::TcpListener::bind(self.listen).await.map_err(SimError::Bind)?;
@@ -190,6 +270,7 @@ pub(crate) struct Inner {
     callback: Mutex<Option<CallbackTarget>>,
     http: reqwest::Client,
     callback_attempts: u32,
+    retry_on_status: bool,
     /// The runtime the simulator was started on: pushes are spawned there, so customers can be
     /// scripted from any thread.
     runtime: tokio::runtime::Handle,
@@ -243,7 +324,9 @@ impl SimHandle {
         self.inner.lock().ensure_account(open_kfid, name);
     }
 
-    /// Add a servicer (a WeCom member) to an account, creating the account if needed.
+    /// Add a servicer (a WeCom member) to an account, creating the account if needed. A new
+    /// servicer is receiving ([`ServicerStatus::Receiving`]); change it with
+    /// [`set_servicer_status`](Self::set_servicer_status).
     pub fn add_servicer(&self, open_kfid: &str, userid: &str) {
         let mut state = self.inner.lock();
         state.ensure_account(open_kfid, open_kfid);
@@ -279,16 +362,51 @@ impl SimHandle {
         self.notify(open_kfid);
     }
 
-    /// A servicer takes the session in the WeCom client (`session_status_change` 1; state 3);
-    /// returns the event's 48 h `msg_code`.
+    /// A servicer takes the session in the WeCom client — from the pool, from the bot, or a new
+    /// session (`session_status_change` 1; state 3); returns the event's 48 h `msg_code`
+    /// (kf-api.md §5.3, §5.5). While the session afterwards stays in state 3, `send_msg` gets 95018.
+    ///
+    /// If another servicer holds the session already, this is a transfer
+    /// ([`servicer_transfers`](Self::servicer_transfers)): `change_type` 2 carries no code, and the
+    /// returned string is empty. If this servicer holds it already, nothing happens (empty string).
     pub fn servicer_takes(&self, open_kfid: &str, external_userid: &str, servicer_userid: &str) -> String {
         let code = self.inner.lock().servicer_takes(open_kfid, external_userid, servicer_userid);
         self.notify(open_kfid);
         code
     }
 
-    /// The servicer ends the session in the WeCom client (`session_status_change` 3; state 4);
-    /// returns the event's 20 s closing `msg_code`.
+    /// The servicer holding the session transfers it to `to_servicer` in the WeCom client
+    /// (`session_status_change` 2 with `old_servicer_userid` and `new_servicer_userid`, no
+    /// `msg_code`; the state stays 3). False, and nothing happens, if no servicer holds it.
+    pub fn servicer_transfers(&self, open_kfid: &str, external_userid: &str, to_servicer: &str) -> bool {
+        let moved = self.inner.lock().servicer_transfers(open_kfid, external_userid, to_servicer);
+        if moved {
+            self.notify(open_kfid);
+        }
+        moved
+    }
+
+    /// A servicer's receiving status changes (adding them to the account if needed): a
+    /// `servicer_status_change` event (1 receiving, 2 stopped, `stop_type` 1 suspended) and a
+    /// callback; `servicer/list` reports it (0 receiving, 1 stopped). A servicer who is not
+    /// receiving cannot be given a session with `service_state/trans` (95019) and is skipped by
+    /// [`auto_assign`](SimBuilder::auto_assign). False if the status was already that (no event).
+    pub fn set_servicer_status(
+        &self,
+        open_kfid: &str,
+        servicer_userid: &str,
+        status: ServicerStatus,
+    ) -> bool {
+        let changed = self.inner.lock().set_servicer_status(open_kfid, servicer_userid, status);
+        if changed {
+            self.notify(open_kfid);
+        }
+        changed
+    }
+
+    /// The servicer ends the session in the WeCom client (`session_status_change` 3; state 4) —
+    /// the hand-back: the customer's next message starts a new session (state 0) that the bot
+    /// may answer again. Returns the event's 20 s closing `msg_code`.
     pub fn servicer_ends(&self, open_kfid: &str, external_userid: &str) -> String {
         let code = self.inner.lock().servicer_ends(open_kfid, external_userid);
         self.notify(open_kfid);
@@ -389,8 +507,9 @@ impl SimHandle {
     }
 
     /// Pushes a `kf_msg_or_event` callback for `open_kfid` in the background (no-op without a
-    /// callback URL). Retries like WeCom: `callback_attempts` attempts, each waiting at most the
-    /// callback timeout.
+    /// callback URL). Retries like WeCom: after a connection failure or a timeout only (not after
+    /// an HTTP status, unless [`SimBuilder::retry_on_status`]), `callback_attempts` attempts in
+    /// all, each waiting at most the callback timeout.
     pub fn notify(&self, open_kfid: &str) {
         let Some(target) = self.inner.callback.lock().unwrap_or_else(|p| p.into_inner()).clone() else {
             return;
@@ -412,8 +531,13 @@ async fn push(inner: Arc<Inner>, target: CallbackTarget, open_kfid: String) {
     // clock (replay protection), which `advance` does not move.
     let now =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let mut record =
-        CallbackRecord { open_kfid: open_kfid.clone(), token: token.clone(), attempts: 0, delivered: false };
+    let mut record = CallbackRecord {
+        open_kfid: open_kfid.clone(),
+        token: token.clone(),
+        attempts: 0,
+        delivered: false,
+        status: None,
+    };
     if !fired.latency.is_zero() {
         tokio::time::sleep(fired.latency).await;
     }
@@ -440,14 +564,27 @@ async fn push(inner: Arc<Inner>, target: CallbackTarget, open_kfid: String) {
                 );
                 let sent =
                     inner.http.post(&url).header("content-type", "text/xml").body(body.clone()).send().await;
+                // WeCom "retries only on a network connection failure or a request timeout" (5 s, 3
+                // attempts in all): its callback documentation, quoted in GentleCP/corpwechatbot#25.
+                // An HTTP status, 503 included, is an answer and ends the delivery.
                 match sent {
-                    Ok(resp) if resp.status().is_success() => {
-                        record.delivered = true;
-                        break;
+                    Ok(resp) => {
+                        let status = resp.status();
+                        record.status = Some(status.as_u16());
+                        if status.is_success() {
+                            record.delivered = true;
+                            break;
+                        }
+                        if !inner.retry_on_status {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(200)).await;
                     }
-                    Ok(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-                    Err(e) if e.is_timeout() => {}
-                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                    Err(e) if e.is_timeout() => record.status = None,
+                    Err(_) => {
+                        record.status = None;
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
                 }
             }
         }

@@ -1,16 +1,18 @@
 //! The simulated corp: tokens, accounts, servicers, sessions, the message log, codes, media and
 //! what the API sent — and the rules WeCom applies to them (kf-api.md §1-§11, §13).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde_json::{Value, json};
 
+use wxkf_types::media::MediaType;
 use wxkf_types::message::{SendMessage, SendMsgOnEventRequest, SendMsgRequest};
 
 use crate::fault::FaultRule;
+use crate::rules::{ExpiredSendAnswer, Rules, ServicerStatus, SessionClock, SyncPaging};
 
 /// 48 hours: the send window and the reply/pool code lifetime (kf-api.md §13).
 pub(crate) const H48: u64 = 48 * 3600;
@@ -80,6 +82,10 @@ pub(crate) struct Account {
     pub(crate) servicers: Vec<String>,
     pub(crate) departments: Vec<u32>,
     pub(crate) log: Vec<Value>,
+    /// Receiving status per servicer (absent: receiving).
+    pub(crate) status: HashMap<String, ServicerStatus>,
+    /// Round robin position of auto-assignment.
+    pub(crate) next_assign: usize,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -87,6 +93,10 @@ pub(crate) struct Session {
     pub(crate) state: u32,
     pub(crate) servicer: Option<String>,
     pub(crate) last_customer_msg: Option<u64>,
+    /// When the current session started (its first customer message, or a servicer re-joining).
+    pub(crate) started_at: Option<u64>,
+    /// The customer's last `enter_session`.
+    pub(crate) last_entered: Option<u64>,
     pub(crate) sent_since: u32,
     pub(crate) last_welcome: Option<u64>,
     pub(crate) entered: Option<(String, String)>,
@@ -118,8 +128,13 @@ pub(crate) struct Media {
 pub struct CallRecord {
     /// The path, e.g. `/cgi-bin/kf/send_msg`.
     pub path: String,
-    /// The errcode answered (0 on success; `None` for HTTP-level faults and raw media bodies).
+    /// The errcode of the simulator's answer (0 on success; `None` for HTTP-level faults and raw
+    /// media bodies). With [`Fault::AfterHandle`](crate::Fault::AfterHandle) it is the errcode
+    /// of the answer that was then lost.
     pub errcode: Option<i64>,
+    /// Whether the answer was lost after the call was handled
+    /// ([`Fault::AfterHandle`](crate::Fault::AfterHandle)).
+    pub answer_lost: bool,
 }
 
 /// One callback push (with its retries).
@@ -134,6 +149,9 @@ pub struct CallbackRecord {
     pub attempts: u32,
     /// Whether an attempt got a 2xx answer within the timeout.
     pub delivered: bool,
+    /// The HTTP status of the last attempt (`None`: no answer — a connection failure, a timeout,
+    /// or no attempt).
+    pub status: Option<u16>,
 }
 
 #[derive(Debug)]
@@ -157,6 +175,9 @@ pub(crate) struct State {
     pub(crate) all_log: Vec<Value>,
     pub(crate) faults: Vec<FaultRule>,
     pub(crate) seq: u64,
+    pub(crate) rules: Rules,
+    /// Simulated milliseconds of the tokenless sync_msg calls in the current window, per account.
+    pub(crate) tokenless: HashMap<String, VecDeque<u64>>,
 }
 
 impl State {
@@ -180,6 +201,8 @@ impl State {
             all_log: Vec::new(),
             faults: Vec::new(),
             seq: 0,
+            rules: Rules::default(),
+            tokenless: HashMap::new(),
         }
     }
 
@@ -187,6 +210,13 @@ impl State {
     pub(crate) fn now(&self) -> u64 {
         let wall = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         wall.saturating_add(self.offset.as_secs())
+    }
+
+    /// Simulated unix milliseconds (the rate-limit windows need less than a second).
+    pub(crate) fn now_ms(&self) -> u64 {
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+        let ms = wall.saturating_add(self.offset.as_millis());
+        u64::try_from(ms).unwrap_or(u64::MAX)
     }
 
     fn next_seq(&mut self) -> u64 {
@@ -235,6 +265,8 @@ impl State {
             servicers: Vec::new(),
             departments: Vec::new(),
             log: Vec::new(),
+            status: HashMap::new(),
+            next_assign: 0,
         });
     }
 
@@ -355,8 +387,18 @@ impl State {
 
     pub(crate) fn servicer_list(&self, open_kfid: &str) -> Result<Value, ApiError> {
         let account = self.account(open_kfid)?;
-        let mut list: Vec<Value> =
-            account.servicers.iter().map(|u| json!({"userid": u, "status": 0})).collect();
+        let mut list: Vec<Value> = account
+            .servicers
+            .iter()
+            .map(|u| {
+                let (status, stop_type) = account.status.get(u).copied().unwrap_or_default().list_fields();
+                let mut entry = json!({"userid": u, "status": status});
+                if let Some(stop_type) = stop_type {
+                    entry["stop_type"] = json!(stop_type);
+                }
+                entry
+            })
+            .collect();
         list.extend(account.departments.iter().map(|d| json!({"department_id": d})));
         Ok(json!({"servicer_list": list}))
     }
@@ -373,14 +415,64 @@ impl State {
             .or_insert_with(|| Session { state: 4, ..Session::default() })
     }
 
-    /// Ends sessions whose 48 hours have run out (state → 4).
+    /// Ends sessions whose 48 hours have run out (state → 4). kf-api.md §4.0: a session lasts
+    /// "from the customer's first message until 48 h later or until it is ended"; the
+    /// [`SessionClock`] switch counts from the last message instead.
     fn expire_session(&mut self, open_kfid: &str, external_userid: &str) {
         let now = self.now();
+        let clock = self.rules.session_clock;
         let session = self.session_mut(open_kfid, external_userid);
-        if session.state != 4 && session.last_customer_msg.is_none_or(|t| now >= t.saturating_add(H48)) {
+        let from = match clock {
+            SessionClock::FromFirstMessage => session.started_at,
+            SessionClock::FromLastMessage => session.last_customer_msg.max(session.started_at),
+        };
+        if session.state != 4 && from.is_none_or(|t| now >= t.saturating_add(H48)) {
             session.state = 4;
             session.servicer = None;
         }
+    }
+
+    /// The next receiving servicer of `open_kfid`, round robin (auto-assignment).
+    fn pick_receiving(&mut self, open_kfid: &str) -> Option<String> {
+        let account = self.accounts.get_mut(open_kfid)?;
+        let receiving: Vec<&String> = account
+            .servicers
+            .iter()
+            .filter(|u| account.status.get(*u).copied().unwrap_or_default() == ServicerStatus::Receiving)
+            .collect();
+        if receiving.is_empty() {
+            return None;
+        }
+        let pick = receiving[account.next_assign % receiving.len()].clone();
+        account.next_assign = account.next_assign.wrapping_add(1);
+        Some(pick)
+    }
+
+    /// A servicer's receiving status changes: a `servicer_status_change` event (kf-api.md §5.3:
+    /// 1 receiving, 2 stopped, `stop_type` 1 suspended). False if the status was already that.
+    pub(crate) fn set_servicer_status(
+        &mut self,
+        open_kfid: &str,
+        userid: &str,
+        status: ServicerStatus,
+    ) -> bool {
+        self.ensure_account(open_kfid, open_kfid);
+        let Some(account) = self.accounts.get_mut(open_kfid) else { return false };
+        if !account.servicers.iter().any(|s| s == userid) {
+            account.servicers.push(userid.to_owned());
+        }
+        let old = account.status.insert(userid.to_owned(), status).unwrap_or_default();
+        if old == status {
+            return false;
+        }
+        let (code, stop_type) = status.event_fields();
+        let mut event = json!({"event_type": "servicer_status_change", "open_kfid": open_kfid,
+            "servicer_userid": userid, "status": code});
+        if let Some(stop_type) = stop_type {
+            event["stop_type"] = json!(stop_type);
+        }
+        self.append_event(open_kfid, event);
+        true
     }
 
     pub(crate) fn service_state_get(&mut self, body: &Value) -> Result<Value, ApiError> {
@@ -405,7 +497,11 @@ impl State {
             .and_then(Value::as_u64)
             .ok_or(ApiError(40058, "invalid Parameter: service_state".into()))?;
         let servicer = body.get("servicer_userid").and_then(Value::as_str).map(str::to_owned);
-        let servicers = self.account(&open_kfid)?.servicers.clone();
+        let account = self.account(&open_kfid)?;
+        let servicers = account.servicers.clone();
+        let receiving = servicer
+            .as_ref()
+            .is_some_and(|s| account.status.get(s).copied().unwrap_or_default() == ServicerStatus::Receiving);
         self.known_customer(&user)?;
         self.expire_session(&open_kfid, &user);
         let now = self.now();
@@ -427,6 +523,10 @@ impl State {
             match &servicer {
                 Some(s) if servicers.contains(s) => {}
                 _ => return err(95014, "servicer_userid is not a servicer of this kf account"),
+            }
+            // kf-api.md §4.2: the servicer "must currently be receiving"; errcodes.md 95019
+            if !receiving {
+                return err(95019, "servicer has stopped receiving or is suspended");
             }
         }
         session.state = target as u32;
@@ -471,10 +571,22 @@ impl State {
             return err(40058, "invalid Parameter: external_userid_list must hold 1..100 ids");
         }
         let context = body.get("need_enter_session_context").and_then(Value::as_u64) == Some(1);
+        let now = self.now();
+        // Only customers active within 48 h resolve (AstrBot#1699; field-notes.md): activity is a
+        // message or an entry into the chat. The legacy switch resolves everyone.
+        let active = |id: &str| {
+            self.rules.batchget_any_customer
+                || self.sessions.iter().any(|((_, u), s)| {
+                    u == id
+                        && s.last_customer_msg
+                            .max(s.last_entered)
+                            .is_some_and(|t| now < t.saturating_add(H48))
+                })
+        };
         let mut list = Vec::new();
         let mut invalid = Vec::new();
         for id in ids {
-            match self.customers.get(&id) {
+            match self.customers.get(&id).filter(|_| active(&id)) {
                 Some(nickname) => {
                     let mut c = json!({"external_userid": id, "nickname": nickname,
                         "avatar": format!("https://wx.qlogo.cn/mmhead/{id}/0"), "gender": 0, "unionid": ""});
@@ -525,6 +637,7 @@ impl State {
         let now = self.now();
         let session = self.session_mut(open_kfid, user);
         session.entered = Some((scene.to_owned(), scene_param.to_owned()));
+        session.last_entered = Some(now);
         let recent = |t: Option<u64>| t.is_some_and(|t| now < t.saturating_add(H48));
         let welcome = !recent(session.last_customer_msg) && !recent(session.last_welcome);
         let mut event = json!({"event_type": "enter_session", "open_kfid": open_kfid,
@@ -564,8 +677,20 @@ impl State {
             session.last_customer_msg = Some(now);
             session.sent_since = 0;
         }
-        if session.state == 4 {
+        // kf-api.md §4.0: "a new customer message turns [4] into 0"; a new session starts
+        let new_session = session.state == 4;
+        if new_session {
             session.state = 0;
+            session.started_at = Some(now);
+        }
+        if new_session && self.rules.auto_assign {
+            // the auto_assign switch: WeCom hands the new session to a receiving servicer
+            // (LangBot#1547)
+            if let Some(servicer) = self.pick_receiving(open_kfid) {
+                let session = self.session_mut(open_kfid, user);
+                session.state = 3;
+                session.servicer = Some(servicer);
+            }
         }
         let seq = self.next_seq();
         let msgid = format!("sim_msgid_{seq}");
@@ -639,6 +764,7 @@ impl State {
         session.state = 3;
         session.servicer = Some(servicer.to_owned());
         if rejoin {
+            session.started_at = Some(now);
             self.append_event(
                 open_kfid,
                 json!({"event_type": "session_status_change", "open_kfid": open_kfid,
@@ -654,21 +780,53 @@ impl State {
         );
     }
 
-    /// A servicer takes the session (from the pool or the bot) in the WeCom client:
-    /// `session_status_change` 1 with a 48 h `msg_code`. Returns the code.
+    /// A servicer takes the session (from the pool, the bot or a new session) in the WeCom
+    /// client: state 3 and `session_status_change` 1 with a 48 h `msg_code` (kf-api.md §5.3,
+    /// §5.5). Returns the code. A session another servicer holds is transferred instead
+    /// ([`State::servicer_transfers`]; no code: empty string).
     pub(crate) fn servicer_takes(&mut self, open_kfid: &str, user: &str, servicer: &str) -> String {
         self.add_customer(open_kfid, user);
+        self.expire_session(open_kfid, user);
+        let now = self.now();
         let session = self.session_mut(open_kfid, user);
-        let old = session.servicer.replace(servicer.to_owned());
+        if session.state == 3 {
+            if session.servicer.as_deref() != Some(servicer) {
+                self.servicer_transfers(open_kfid, user, servicer);
+            }
+            return String::new();
+        }
+        if session.state == 4 {
+            session.started_at = Some(now);
+        }
+        session.servicer = Some(servicer.to_owned());
         session.state = 3;
         let code = self.issue_code(open_kfid, user, H48, 3);
+        self.append_event(
+            open_kfid,
+            json!({"event_type": "session_status_change", "open_kfid": open_kfid, "external_userid": user,
+                   "change_type": 1, "new_servicer_userid": servicer, "msg_code": code}),
+        );
+        code
+    }
+
+    /// The servicer holding the session transfers it to `to` in the WeCom client: state stays 3,
+    /// `session_status_change` 2 with the old and new servicer and no `msg_code` (kf-api.md
+    /// §5.3). False if no servicer holds the session.
+    pub(crate) fn servicer_transfers(&mut self, open_kfid: &str, user: &str, to: &str) -> bool {
+        self.add_customer(open_kfid, user);
+        self.expire_session(open_kfid, user);
+        let session = self.session_mut(open_kfid, user);
+        if session.state != 3 {
+            return false;
+        }
+        let old = session.servicer.replace(to.to_owned());
         let mut event = json!({"event_type": "session_status_change", "open_kfid": open_kfid,
-            "external_userid": user, "change_type": 1, "new_servicer_userid": servicer, "msg_code": code});
+            "external_userid": user, "change_type": 2, "new_servicer_userid": to});
         if let Some(old) = old {
             event["old_servicer_userid"] = json!(old);
         }
         self.append_event(open_kfid, event);
-        code
+        true
     }
 
     /// The servicer ends the session in the WeCom client: `session_status_change` 3 with a 20 s
@@ -698,15 +856,26 @@ impl State {
 
     // ---- sync_msg (§5.1) ----
 
-    pub(crate) fn sync_msg(&self, body: &Value) -> Result<Value, ApiError> {
-        // open_kfid is required by the current page, optional in older ones (kf-api.md §5.1):
-        // without it, every account's items in one log.
-        let log = match body.get("open_kfid").and_then(Value::as_str) {
-            None => &self.all_log,
-            Some(open_kfid) => &self.account(open_kfid)?.log,
+    pub(crate) fn sync_msg(&mut self, body: &Value) -> Result<Value, ApiError> {
+        // kf-api.md §5.1: open_kfid is required on the 2024-01-31 page (DISAGREEMENT with older
+        // pages; wechatpy#771 "缺少必传字段open_kfid"). An empty string is refused as
+        // "field `open_kfid` unexpected empty string. invalid Request Parameter" (silenceper#672);
+        // errcodes.md 40058 covers "required value empty". The legacy switch serves every
+        // account's items without it.
+        let open_kfid = match body.get("open_kfid").and_then(Value::as_str) {
+            None if self.rules.sync_open_kfid_optional => None,
+            None => return err(40058, "invalid Request Parameter: field `open_kfid` is required"),
+            Some("") if !self.rules.sync_open_kfid_optional => {
+                return err(40058, "field `open_kfid` unexpected empty string. invalid Request Parameter");
+            }
+            Some(open_kfid) => {
+                self.account(open_kfid)?;
+                Some(open_kfid.to_owned())
+            }
         };
         let now = self.now();
-        if let Some(token) = body.get("token").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+        let token = body.get("token").and_then(Value::as_str).filter(|t| !t.is_empty());
+        if let Some(token) = token {
             match self.sync_tokens.get(token) {
                 Some((_, issued)) if now < issued.saturating_add(SYNC_TOKEN_TTL) => {}
                 _ => return err(95007, "invalid msg token"),
@@ -716,14 +885,32 @@ impl State {
             None | Some(0) => 1000,
             Some(n) => n.min(1000) as usize,
         };
-        let start = match body.get("cursor").and_then(Value::as_str).filter(|c| !c.is_empty()) {
-            None => 0,
+        let (start, empty_served) = match body.get("cursor").and_then(Value::as_str).filter(|c| !c.is_empty())
+        {
+            None => (0, false),
             Some(cursor) => {
                 decode_cursor(cursor).ok_or(ApiError(40058, "invalid Parameter: cursor".into()))?
             }
         };
+        if token.is_none() {
+            self.spend_tokenless(open_kfid.as_deref().unwrap_or(""))?;
+        }
+        let log = match &open_kfid {
+            None => &self.all_log,
+            Some(open_kfid) => &self.account(open_kfid)?.log,
+        };
         let start = start.min(log.len());
-        let end = (start + limit).min(log.len());
+        // kf-api.md §5.1: "fewer may come back even when more exist"; "has_more may be 1 with an
+        // empty list" (the SyncPaging switch)
+        let (cap, empty_first) = match self.rules.paging {
+            SyncPaging::Full => (limit, false),
+            SyncPaging::Short(n) => (limit.min(n.max(1)), false),
+            SyncPaging::EmptyThenShort(n) => (limit.min(n.max(1)), true),
+        };
+        if empty_first && !empty_served && start < log.len() {
+            return Ok(json!({"next_cursor": encode_cursor(start, true), "has_more": 1, "msg_list": []}));
+        }
+        let end = start.saturating_add(cap).min(log.len());
         let list: Vec<Value> = log[start..end]
             .iter()
             .filter(|item| {
@@ -732,14 +919,44 @@ impl State {
             .cloned()
             .collect();
         let has_more = u32::from(end < log.len());
-        Ok(json!({"next_cursor": encode_cursor(end), "has_more": has_more, "msg_list": list}))
+        Ok(json!({"next_cursor": encode_cursor(end, false), "has_more": has_more, "msg_list": list}))
+    }
+
+    /// Counts a `sync_msg` without a token against the account's budget; 45009 when spent
+    /// (kf-api.md §5.1: "without it the call is subject to a strict (unpublished) frequency
+    /// limit"; errcodes.md 45009). Refused calls do not count.
+    fn spend_tokenless(&mut self, key: &str) -> Result<(), ApiError> {
+        let Some(limit) = self.rules.tokenless_sync else {
+            return Ok(());
+        };
+        let now = self.now_ms();
+        let window = u64::try_from(limit.per.as_millis()).unwrap_or(u64::MAX);
+        let calls = self.tokenless.entry(key.to_owned()).or_default();
+        while calls.front().is_some_and(|t| now >= t.saturating_add(window)) {
+            calls.pop_front();
+        }
+        if calls.len() >= limit.calls as usize {
+            return err(
+                45009,
+                format!(
+                    "api freq out of limit: sync_msg without token, at most {} calls per {} s",
+                    limit.calls,
+                    limit.per.as_secs()
+                ),
+            );
+        }
+        calls.push_back(now);
+        Ok(())
     }
 
     // ---- send_msg, send_msg_on_event, recall_msg (§5.4-§5.6) ----
 
     fn check_msgid(&self, open_kfid: &str, msgid: Option<&str>) -> Result<String, ApiError> {
-        match msgid.filter(|m| !m.is_empty()) {
+        match msgid {
             None => Ok(random_id("sim_sent_", 20)),
+            // kf-api.md §5.4: optional, but a present empty one is refused (silenceper#563 had to
+            // stop sending it; the answer as silenceper#672 quotes it for an empty field)
+            Some("") => err(40058, "field `msgid` unexpected empty string. invalid Request Parameter"),
             Some(m)
                 if m.len() > 32
                     || !m.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
@@ -780,7 +997,7 @@ impl State {
         let touser = str_field(body, "touser")?;
         let open_kfid = str_field(body, "open_kfid")?;
         self.account(&open_kfid)?;
-        let message = message_of(body)?;
+        let message = message_of(body, SEND_MSGTYPES)?;
         // What wxkf-types cannot read, WeCom would not accept either (a payload missing a field).
         if let Err(e) = serde_json::from_value::<SendMsgRequest>(body.clone()) {
             return err(40058, format!("invalid Parameter: {e}"));
@@ -792,9 +1009,15 @@ impl State {
         }
         self.expire_session(&open_kfid, &touser);
         let now = self.now();
+        let expired = self.rules.expired_send;
         let session = self.session_mut(&open_kfid, &touser);
+        // kf-api.md §5.4: only within 48 h after the customer's last message (95002); the
+        // ExpiredSendAnswer switch answers 95018 instead (errcodes.md 95018, LangBot#1547)
         match session.last_customer_msg {
             Some(t) if now < t.saturating_add(H48) => {}
+            _ if expired == ExpiredSendAnswer::SessionStatus => {
+                return err(95018, "send msg session status invalid");
+            }
             _ => return err(95002, "send msg time limit: the customer has not written within 48 hours"),
         }
         if !matches!(session.state, 0 | 1) {
@@ -826,7 +1049,7 @@ impl State {
 
     pub(crate) fn send_msg_on_event(&mut self, body: &Value) -> Result<Value, ApiError> {
         let code_str = str_field(body, "code")?;
-        let message = message_of(body)?;
+        let message = message_of(body, SEND_MSGTYPES)?;
         let msgtype = message.get("msgtype").and_then(Value::as_str).unwrap_or("");
         // Only text and msgmenu parse as an EventMessage: the same rule WeCom applies.
         if let Err(e) = serde_json::from_value::<SendMsgOnEventRequest>(body.clone()) {
@@ -901,6 +1124,16 @@ impl State {
         if bytes.len() <= 5 || bytes.len() > limit {
             return err(40006, "invalid file size");
         }
+        // errcodes.md 40004 and kf-api.md §11.1: image JPG/PNG, voice AMR, video MP4, judged by
+        // the file name's extension (as wxkf_types::media::check_upload does)
+        let allowed =
+            serde_json::from_value::<MediaType>(json!(kind)).ok().and_then(MediaType::allowed_extensions);
+        if let Some(allowed) = allowed {
+            let ext = filename.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+            if !allowed.contains(&ext.as_str()) {
+                return err(40004, format!("invalid media file type: .{ext} is not allowed for {kind}"));
+            }
+        }
         let now = self.now();
         let media_id = self.store_media(kind, filename, content_type, bytes);
         Ok(json!({"type": kind, "media_id": media_id, "created_at": now.to_string()}))
@@ -960,29 +1193,81 @@ fn str_list(body: &Value, key: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// `{"msgtype": T, T: payload}` out of a send request, checking the payload is present and a text
-/// fits 2048 bytes.
-fn message_of(body: &Value) -> Result<Value, ApiError> {
+/// The `msgtype`s `send_msg` knows (kf-api.md §5.4).
+const SEND_MSGTYPES: &[&str] = &[
+    "text",
+    "image",
+    "voice",
+    "video",
+    "file",
+    "link",
+    "miniprogram",
+    "msgmenu",
+    "location",
+    "business_card",
+    "ca_link",
+];
+
+/// Menu item types (kf-api.md §5.4, "Menu items").
+const MENU_ITEM_TYPES: &[&str] = &["click", "view", "miniprogram", "text"];
+
+/// Most menu items (kf-api.md §5.4 and §13; errcodes.md 95008).
+const MAX_MENU_ITEMS: usize = 10;
+
+/// `{"msgtype": T, T: payload}` out of a send request, with the checks WeCom makes on the content.
+fn message_of(body: &Value, known: &[&str]) -> Result<Value, ApiError> {
     let msgtype = str_field(body, "msgtype")?;
+    // errcodes.md 40008: "also for unsupported msgtype in send_msg"
+    if !known.contains(&msgtype.as_str()) {
+        return err(40008, format!("invalid message type: {msgtype}"));
+    }
     let payload = body
         .get(&msgtype)
         .filter(|p| p.is_object())
         .ok_or(ApiError(40058, format!("invalid Parameter: {msgtype} payload missing")))?;
-    if msgtype == "text" {
-        let content = payload.get("content").and_then(Value::as_str).unwrap_or("");
-        if content.is_empty() || content.len() > 2048 {
-            return err(40058, "invalid Parameter: text.content must be 1..2048 bytes");
+    match msgtype.as_str() {
+        "text" => {
+            let content = payload.get("content").and_then(Value::as_str).unwrap_or("");
+            // errcodes.md: 44004 empty text content; 45002 content too large (text ≤2048 bytes,
+            // kf-api.md §5.4)
+            if content.is_empty() {
+                return err(44004, "empty content");
+            }
+            if content.len() > wxkf_types::message::MAX_TEXT_BYTES {
+                return err(45002, "content size out of limit: text is at most 2048 bytes");
+            }
         }
+        "msgmenu" => {
+            let items = payload.get("list").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+            // kf-api.md §5.4: at most 10 items (95008); invalid item type (95009)
+            if items.len() > MAX_MENU_ITEMS {
+                return err(95008, "menu has too many items: at most 10");
+            }
+            for item in items {
+                let item_type = item.get("type").and_then(Value::as_str).unwrap_or("");
+                if !MENU_ITEM_TYPES.contains(&item_type) {
+                    return err(95009, format!("invalid menu item type: {item_type:?}"));
+                }
+            }
+        }
+        _ => {}
     }
     Ok(json!({"msgtype": msgtype, msgtype.clone(): payload}))
 }
 
-fn encode_cursor(pos: usize) -> String {
-    format!("SIMCUR{pos:08X}")
+/// The opaque cursor: a position in the log, and whether the empty page before it was served
+/// ([`SyncPaging::EmptyThenShort`]).
+fn encode_cursor(pos: usize, empty_served: bool) -> String {
+    let tag = if empty_served { "SIMCUE" } else { "SIMCUR" };
+    format!("{tag}{pos:08X}")
 }
 
-fn decode_cursor(cursor: &str) -> Option<usize> {
-    usize::from_str_radix(cursor.strip_prefix("SIMCUR")?, 16).ok()
+fn decode_cursor(cursor: &str) -> Option<(usize, bool)> {
+    let (hex, empty_served) = match cursor.strip_prefix("SIMCUR") {
+        Some(hex) => (hex, false),
+        None => (cursor.strip_prefix("SIMCUE")?, true),
+    };
+    Some((usize::from_str_radix(hex, 16).ok()?, empty_served))
 }
 
 #[cfg(test)]
@@ -991,7 +1276,8 @@ mod tests {
 
     #[test]
     fn cursor_round_trips_and_rejects_garbage() {
-        assert_eq!(decode_cursor(&encode_cursor(1234)), Some(1234));
+        assert_eq!(decode_cursor(&encode_cursor(1234, false)), Some((1234, false)));
+        assert_eq!(decode_cursor(&encode_cursor(7, true)), Some((7, true)));
         assert_eq!(decode_cursor("nope"), None);
         assert_eq!(decode_cursor("SIMCURzz"), None);
     }

@@ -142,7 +142,7 @@ async fn media_limits_and_lifetime() {
 }
 
 #[tokio::test]
-async fn history_is_three_days_and_open_kfid_may_be_omitted() {
+async fn history_is_three_days_and_open_kfid_is_required_unless_the_legacy_switch_is_on() {
     let (sim, client) = start().await;
     sim.customer(KF, USER).say("old");
     sim.advance(Duration::from_secs(3 * 24 * 3600));
@@ -150,14 +150,30 @@ async fn history_is_three_days_and_open_kfid_may_be_omitted() {
     let page = client.message().sync_msg(SyncMsgRequest::new(KF)).await.unwrap();
     assert!(page.msg_list.is_empty() && !page.has_more);
 
-    // Older readings: no open_kfid → every account's items (raw request; the client always sends it).
-    let token = client.access_token().await.unwrap();
-    let url = format!("{}/cgi-bin/kf/sync_msg?access_token={}", sim.base_url(), token.expose_secret());
-    let all: serde_json::Value =
-        reqwest::Client::new().post(url).body("{}").send().await.unwrap().json().await.unwrap();
+    // No open_kfid, or an empty one: refused with 40058 (the client always sends it: raw requests).
+    let raw = |sim: SimHandle, client: Client, body: &'static str| async move {
+        let token = client.access_token().await.unwrap();
+        let url = format!("{}/cgi-bin/kf/sync_msg?access_token={}", sim.base_url(), token.expose_secret());
+        let v: serde_json::Value =
+            reqwest::Client::new().post(url).body(body).send().await.unwrap().json().await.unwrap();
+        v
+    };
+    assert_eq!(raw(sim.clone(), client.clone(), "{}").await["errcode"], 40058);
+    assert_eq!(raw(sim.clone(), client.clone(), r#"{"open_kfid": ""}"#).await["errcode"], 40058);
+
+    // The older reading, behind the legacy switch: no open_kfid → every account's items.
+    let legacy = Sim::builder().account(KF, "Api").sync_open_kfid_optional(true).start().await.unwrap();
+    let legacy_client = Client::builder(legacy.corp_id(), legacy.secret())
+        .base_url(legacy.base_url())
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .unwrap();
+    legacy.customer(KF, USER).say("one");
+    legacy.customer("wkOTHER", USER).say("two");
+    let all = raw(legacy.clone(), legacy_client, "{}").await;
     assert_eq!(all["errcode"], 0);
-    assert_eq!(all["msg_list"].as_array().map(Vec::len), Some(1));
-    assert_eq!(all["msg_list"][0]["open_kfid"], "wkOTHER");
+    assert_eq!(all["msg_list"].as_array().map(Vec::len), Some(2));
+    assert_eq!(all["msg_list"][1]["open_kfid"], "wkOTHER");
 }
 
 #[tokio::test]
