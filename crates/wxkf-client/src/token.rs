@@ -15,12 +15,13 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
-use crate::error::Error;
+use crate::error::{Error, chain};
 
 /// A boxed, `Send` future: what [`TokenStore`] methods return, so stores can be used as trait objects.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -122,6 +123,9 @@ impl fmt::Display for TokenKey {
     }
 }
 
+/// The longest lifetime a token is given, whatever `expires_in` said: one day.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// A token with the time it was obtained and the time it expires.
 ///
 /// Times are wall-clock ([`SystemTime`]) so a store shared between processes can compare them.
@@ -148,9 +152,12 @@ pub(crate) enum Freshness {
 }
 
 impl CachedToken {
-    /// A token obtained at `obtained_at` that lives `expires_in`.
+    /// A token obtained at `obtained_at` that lives `expires_in`, cut to at most one day (WeCom
+    /// documents 7200 s; see [`MAX_TOKEN_LIFETIME`]). Never panics: if even that cannot be added
+    /// to `obtained_at`, the token counts as expired at once.
     pub fn new(token: AccessToken, obtained_at: SystemTime, expires_in: Duration) -> Self {
-        CachedToken { token, obtained_at, expires_at: obtained_at + expires_in }
+        let expires_at = obtained_at.checked_add(expires_in.min(MAX_TOKEN_LIFETIME)).unwrap_or(obtained_at);
+        CachedToken { token, obtained_at, expires_at }
     }
 
     /// Whether WeCom still accepts the token at `now`.
@@ -175,14 +182,16 @@ impl CachedToken {
 }
 
 /// The error of a [`TokenStore`] (for example a shared cache that could not be reached).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct TokenStoreError(Box<dyn std::error::Error + Send + Sync>);
+///
+/// Cheap to clone (the store's error is behind an `Arc`), like [`Error`].
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(transparent)]
+pub struct TokenStoreError(Arc<dyn std::error::Error + Send + Sync>);
 
 impl TokenStoreError {
     /// Wraps a store's own error.
     pub fn new(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        TokenStoreError(err.into())
+        TokenStoreError(Arc::from(err.into()))
     }
 }
 
@@ -326,7 +335,43 @@ impl TokenStore for MemoryTokenStore {
     }
 }
 
-type RefreshLock = tokio::sync::Mutex<()>;
+/// The in-process refresh state of one cache key: a lock that one fetch at a time holds, and the
+/// outcome of the last fetch, so that callers who queued behind a fetch take its outcome, success
+/// *or failure*, instead of each running a fetch of their own (issue 15: while `gettoken` failed,
+/// 200 waiters made 800 calls, one retry sequence each).
+#[derive(Debug, Default)]
+struct RefreshLock {
+    /// Held while a fetch runs; holds the outcome of the last one that finished.
+    last: tokio::sync::Mutex<Option<Result<AccessToken, Error>>>,
+    /// How many fetches have finished; bumped, with `last` written, before the lock is released.
+    finished: AtomicU64,
+}
+
+impl RefreshLock {
+    /// A ticket to take before looking at the store: the outcome of any fetch that finishes after
+    /// it is an answer for its holder.
+    fn ticket(&self) -> u64 {
+        self.finished.load(Ordering::Acquire)
+    }
+
+    /// Records the outcome of the fetch run under `guard`, for everyone queued behind it.
+    fn publish(&self, guard: &mut Option<Result<AccessToken, Error>>, outcome: &Result<AccessToken, Error>) {
+        *guard = Some(outcome.clone());
+        self.finished.fetch_add(1, Ordering::Release);
+    }
+
+    /// The outcome of a fetch that finished since `ticket` was taken, if any.
+    fn shared_outcome(
+        &self,
+        guard: &Option<Result<AccessToken, Error>>,
+        ticket: u64,
+    ) -> Option<Result<AccessToken, Error>> {
+        if self.finished.load(Ordering::Acquire) == ticket {
+            return None;
+        }
+        guard.clone()
+    }
+}
 
 /// Refresh locks by cache key, shared by every client of this process, so two clients built with
 /// the same corp id and secret still fetch one token at a time.
@@ -339,7 +384,7 @@ fn refresh_lock_for(key: &TokenKey) -> Arc<RefreshLock> {
         return lock;
     }
     locks.retain(|_, weak| weak.strong_count() > 0);
-    let lock = Arc::new(RefreshLock::new(()));
+    let lock = Arc::new(RefreshLock::default());
     locks.insert(key.clone(), Arc::downgrade(&lock));
     lock
 }
@@ -462,17 +507,22 @@ impl TokenManager {
     }
 
     /// A usable token: the cached one, or one fetched with `fetch` (at most one fetch at a time).
+    ///
+    /// Callers that queue while a fetch runs take its outcome, token or error, so one outage costs
+    /// one retry sequence however many callers wait, and each of them is answered when it ends.
     pub(crate) async fn current<F, Fut>(&self, fetch: F) -> Result<AccessToken, Error>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<CachedToken, Error>>,
     {
+        // Taken before the store is read: a fetch that ends after this point answers this call.
+        let ticket = self.lock.ticket();
         if let Some(cached) = self.stored().await? {
             match cached.freshness(SystemTime::now(), self.margin) {
                 Freshness::Fresh => return Ok(cached.token),
                 Freshness::RefreshDue => {
                     // Refresh ahead only if nobody else is; otherwise the old token is still good.
-                    let Ok(_guard) = self.lock.try_lock() else { return Ok(cached.token) };
+                    let Ok(mut guard) = self.lock.last.try_lock() else { return Ok(cached.token) };
                     if let Some(now_cached) = self.stored().await?
                         && now_cached.freshness(SystemTime::now(), self.margin) == Freshness::Fresh
                     {
@@ -490,10 +540,11 @@ impl TokenManager {
                     if let Some(lease) = lease {
                         lease.release().await;
                     }
+                    self.lock.publish(&mut guard, &result);
                     return match result {
                         Ok(token) => Ok(token),
                         Err(err) if cached.is_valid_at(SystemTime::now()) => {
-                            tracing::warn!(key = %self.key, error = %err, "refreshing the access token ahead of expiry failed; using the current one");
+                            tracing::warn!(key = %self.key, error = %chain(&err), "refreshing the access token ahead of expiry failed; using the current one");
                             Ok(cached.token)
                         }
                         Err(err) => Err(err),
@@ -502,7 +553,10 @@ impl TokenManager {
                 Freshness::Expired => {}
             }
         }
-        let _guard = self.lock.lock().await;
+        let mut guard = self.lock.last.lock().await;
+        if let Some(outcome) = self.lock.shared_outcome(&guard, ticket) {
+            return outcome;
+        }
         // Whoever held the lock before us has probably just stored a fresh token.
         if let Some(cached) = self.stored().await?
             && cached.freshness(SystemTime::now(), self.margin) != Freshness::Expired
@@ -510,18 +564,25 @@ impl TokenManager {
             return Ok(cached.token);
         }
         let margin = self.margin;
-        self.fetch_locked(|c| c.freshness(SystemTime::now(), margin) != Freshness::Expired, fetch).await
+        let result =
+            self.fetch_locked(|c| c.freshness(SystemTime::now(), margin) != Freshness::Expired, fetch).await;
+        self.lock.publish(&mut guard, &result);
+        result
     }
 
     /// Fetches a new token even if the cached one looks fresh; concurrent forced refreshes share one
-    /// fetch (a caller that waited while another refreshed takes that token).
+    /// fetch (a caller that waited while another fetched takes that outcome, token or error).
     pub(crate) async fn refresh<F, Fut>(&self, fetch: F) -> Result<AccessToken, Error>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<CachedToken, Error>>,
     {
+        let ticket = self.lock.ticket();
         let before = self.stored().await?.map(|cached| cached.token);
-        let _guard = self.lock.lock().await;
+        let mut guard = self.lock.last.lock().await;
+        if let Some(outcome) = self.lock.shared_outcome(&guard, ticket) {
+            return outcome;
+        }
         if let Some(cached) = self.stored().await?
             && Some(&cached.token) != before.as_ref()
             && cached.is_valid_at(SystemTime::now())
@@ -530,7 +591,9 @@ impl TokenManager {
         }
         let replaced =
             |c: &CachedToken| Some(&c.token) != before.as_ref() && c.is_valid_at(SystemTime::now());
-        self.fetch_locked(replaced, fetch).await
+        let result = self.fetch_locked(replaced, fetch).await;
+        self.lock.publish(&mut guard, &result);
+        result
     }
 
     /// Drops `failed` from the store, unless another token has replaced it already.
@@ -580,6 +643,26 @@ mod tests {
         assert_eq!(format!("{:?}", CorpSecret::new("s3cr3t")), "CorpSecret(<redacted>)");
         let cached = CachedToken::new(AccessToken::new("tok-123"), at(0), Duration::from_secs(7200));
         assert!(!format!("{cached:?}").contains("tok-123"));
+    }
+
+    #[test]
+    fn lifetimes_are_cut_to_a_day_and_never_overflow() {
+        let t = CachedToken::new(AccessToken::new("t"), at(1000), Duration::MAX);
+        assert_eq!(t.expires_at, at(1000) + MAX_TOKEN_LIFETIME);
+        let t = CachedToken::new(AccessToken::new("t"), at(1000), Duration::from_secs(7200));
+        assert_eq!(t.expires_at, at(1000 + 7200));
+        // a time so late that even a day cannot be added: expired at once instead of a panic
+        let (mut late, mut step) = (SystemTime::UNIX_EPOCH, Duration::from_secs(1 << 62));
+        while step >= Duration::from_secs(1) {
+            match late.checked_add(step) {
+                Some(later) => late = later,
+                None => step /= 2,
+            }
+        }
+        assert!(late.checked_add(Duration::from_secs(1)).is_none());
+        let t = CachedToken::new(AccessToken::new("t"), late, Duration::from_secs(7200));
+        assert_eq!(t.expires_at, late);
+        assert_eq!(t.freshness(late, Duration::from_secs(300)), Freshness::Expired);
     }
 
     #[test]
