@@ -200,7 +200,7 @@ impl ClientBuilder {
         };
         let key = TokenKey::new(&self.corp_id, &self.secret);
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryTokenStore::new()));
-        let tokens = TokenManager::new(key, store, self.refresh_margin);
+        let tokens = TokenManager::new(key, &base_url, store, self.refresh_margin);
         let config = Config {
             base_url,
             corp_id: self.corp_id,

@@ -5,8 +5,11 @@
 //! - a token is refreshed ahead of its expiry (a configurable margin), and while one task refreshes
 //!   ahead, the others keep using the still-valid token instead of waiting;
 //! - any number of concurrent callers on a cold or expired cache cause one `gettoken` (one per
-//!   cache key and process: the refresh lock is shared by every client with the same key; and one
-//!   across processes when the store has a cross-process lock, [`TokenStore::try_lock_refresh`]);
+//!   cache key, host and process: the refresh lock is shared by every client with the same key and
+//!   base URL; and one across processes when the store has a cross-process lock,
+//!   [`TokenStore::try_lock_refresh`]);
+//! - that fetch's *outcome* is shared: callers queued behind it take its token or its error (after
+//!   its retries), so an outage costs one retry sequence, not one per caller;
 //! - after a token error only the token that failed is dropped (compare-and-delete), so a token
 //!   another task just fetched survives;
 //! - a stored token is never replaced by one fetched earlier (compare-and-set-if-newer).
@@ -373,19 +376,22 @@ impl RefreshLock {
     }
 }
 
-/// Refresh locks by cache key, shared by every client of this process, so two clients built with
-/// the same corp id and secret still fetch one token at a time.
-static REFRESH_LOCKS: LazyLock<Mutex<HashMap<TokenKey, Weak<RefreshLock>>>> =
+/// Refresh locks by cache key and base URL, shared by every client of this process, so two
+/// clients built with the same corp id, secret and host still fetch one token at a time. The host
+/// is part of the key because the lock also hands out tokens: one fetched from a simulator or a
+/// proxy is no answer for a client of another.
+static REFRESH_LOCKS: LazyLock<Mutex<HashMap<(TokenKey, String), Weak<RefreshLock>>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
-fn refresh_lock_for(key: &TokenKey) -> Arc<RefreshLock> {
+fn refresh_lock_for(key: &TokenKey, base_url: &str) -> Arc<RefreshLock> {
     let mut locks = REFRESH_LOCKS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(lock) = locks.get(key).and_then(Weak::upgrade) {
+    let id = (key.clone(), base_url.to_owned());
+    if let Some(lock) = locks.get(&id).and_then(Weak::upgrade) {
         return lock;
     }
     locks.retain(|_, weak| weak.strong_count() > 0);
     let lock = Arc::new(RefreshLock::default());
-    locks.insert(key.clone(), Arc::downgrade(&lock));
+    locks.insert(id, Arc::downgrade(&lock));
     lock
 }
 
@@ -429,8 +435,8 @@ impl fmt::Debug for TokenManager {
 }
 
 impl TokenManager {
-    pub(crate) fn new(key: TokenKey, store: Arc<dyn TokenStore>, margin: Duration) -> Self {
-        let lock = refresh_lock_for(&key);
+    pub(crate) fn new(key: TokenKey, base_url: &str, store: Arc<dyn TokenStore>, margin: Duration) -> Self {
+        let lock = refresh_lock_for(&key, base_url);
         TokenManager { key, store, lock, margin }
     }
 
@@ -697,12 +703,14 @@ mod tests {
     }
 
     #[test]
-    fn refresh_lock_is_shared_per_key() {
+    fn refresh_lock_is_shared_per_key_and_host() {
         let key = TokenKey::new("ww-lock", &CorpSecret::new("s"));
-        let a = refresh_lock_for(&key);
-        let b = refresh_lock_for(&key);
+        let a = refresh_lock_for(&key, "http://h");
+        let b = refresh_lock_for(&key, "http://h");
         assert!(Arc::ptr_eq(&a, &b));
-        let other = refresh_lock_for(&TokenKey::new("ww-lock", &CorpSecret::new("t")));
+        let other = refresh_lock_for(&TokenKey::new("ww-lock", &CorpSecret::new("t")), "http://h");
         assert!(!Arc::ptr_eq(&a, &other));
+        let other_host = refresh_lock_for(&key, "http://elsewhere");
+        assert!(!Arc::ptr_eq(&a, &other_host));
     }
 }
