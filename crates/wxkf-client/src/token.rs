@@ -380,8 +380,11 @@ impl RefreshLock {
 /// clients built with the same corp id, secret and host still fetch one token at a time. The host
 /// is part of the key because the lock also hands out tokens: one fetched from a simulator or a
 /// proxy is no answer for a client of another.
-static REFRESH_LOCKS: LazyLock<Mutex<HashMap<(TokenKey, String), Weak<RefreshLock>>>> =
+static REFRESH_LOCKS: LazyLock<Mutex<HashMap<LockId, Weak<RefreshLock>>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// What a refresh lock is shared by: the token's cache key and the base URL.
+type LockId = (TokenKey, String);
 
 fn refresh_lock_for(key: &TokenKey, base_url: &str) -> Arc<RefreshLock> {
     let mut locks = REFRESH_LOCKS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());

@@ -85,9 +85,9 @@ async fn a_media_download_over_the_limit_fails_before_reading_the_body() {
     server.verify().await;
 }
 
-/// A one-route HTTP/1.1 server that answers `gettoken` with a token and anything else with a
-/// chunked `image/jpeg` body of `chunks` × 1000 bytes and no `Content-Length`, as a server that
-/// does not announce its size would.
+/// A one-route HTTP/1.1 server that answers `gettoken` with a token (chunked JSON, 66 bytes) and
+/// anything else with a chunked `image/jpeg` body of `chunks` × 1000 bytes, neither with a
+/// `Content-Length`, as a server that does not announce its size would.
 async fn chunked_media_server(chunks: usize) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -105,10 +105,13 @@ async fn chunked_media_server(chunks: usize) -> String {
                 }
                 let head = String::from_utf8_lossy(&request).into_owned();
                 let response = if head.starts_with("GET /cgi-bin/gettoken") {
-                    let body = r#"{"errcode":0,"errmsg":"ok","access_token":"tok","expires_in":7200}"#;
+                    // chunked too, in two pieces
+                    let (a, b) =
+                        (r#"{"errcode":0,"errmsg":"ok","#, r#""access_token":"tok","expires_in":7200}"#);
                     format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n{:x}\r\n{a}\r\n{:x}\r\n{b}\r\n0\r\n\r\n",
+                        a.len(),
+                        b.len()
                     )
                     .into_bytes()
                 } else {
@@ -155,6 +158,26 @@ async fn a_media_body_without_a_length_is_cut_at_the_limit() {
     assert!(matches!(err, Error::ResponseTooLarge { limit: 2500, media: true }), "{err:?}");
     let whole = Client::builder(CORP_ID, "chunked-secret").base_url(&base).build().unwrap();
     assert_eq!(whole.media().get("MEDIA").await.unwrap().bytes.len(), 5000);
+}
+
+#[tokio::test]
+async fn an_api_body_without_a_length_is_cut_at_the_limit() {
+    let base = chunked_media_server(1).await;
+    let build = |limit: u64| {
+        Client::builder(CORP_ID, format!("chunked-api-{limit}"))
+            .base_url(&base)
+            .retry_policy(RetryPolicy::none())
+            .max_response_bytes(limit)
+            .build()
+            .unwrap()
+    };
+    let err = build(40).access_token().await.unwrap_err();
+    assert!(matches!(err, Error::ResponseTooLarge { limit: 40, media: false }), "{err:?}");
+    assert_eq!(
+        build(66).access_token().await.unwrap().expose_secret(),
+        "tok",
+        "exactly at the limit is read"
+    );
 }
 
 // ---- a retried send refused as a duplicate msgid -----------------------------------------------

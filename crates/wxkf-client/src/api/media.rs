@@ -204,7 +204,7 @@ impl Envelope {
     }
 
     fn total_len(&self, len: u64) -> u64 {
-        self.head.len() as u64 + len + self.tail.len() as u64
+        (self.head.len() as u64).saturating_add(len).saturating_add(self.tail.len() as u64)
     }
 }
 
