@@ -232,7 +232,7 @@ impl TokenStore for RedisTokenStore {
                     UNLOCK.key(&lock_key).arg(&owner).invoke_async(&mut conn).await;
                 if let Err(err) = released {
                     // The lease runs out by itself; until then other processes wait for the token.
-                    tracing::warn!(error = %err, "releasing the token refresh lock in Redis failed");
+                    tracing::warn!(error = %crate::error::chain(&err), "releasing the token refresh lock in Redis failed");
                 }
             })))
         })
