@@ -8,7 +8,9 @@
 //!   [`Callback`] (event + raw plaintext) to your [`CallbackHandler`] and answers `success` at
 //!   once — WeCom waits only 5 seconds before retrying, so handlers must not block;
 //! - a bad signature, body or receive id gets a short plain-text 4xx, logged once at `warn`
-//!   without secrets; the body is size-limited; an optional replay window rejects old timestamps.
+//!   without secrets, at most a few lines per interval (then one line with the count of the rest,
+//!   [`CallbackConfig::with_rejection_log`]); the body is size-limited; an optional replay window
+//!   rejects old timestamps.
 //!
 //! [`bot_router`] wires the same route to a [`wxkf_bot::Bot`], which pulls and answers the
 //! messages in the background.
@@ -41,7 +43,8 @@
 mod router;
 
 pub use router::{
-    Callback, CallbackConfig, CallbackHandler, DEFAULT_BODY_LIMIT, DEFAULT_PATH, bot_router, bot_router_with,
+    Callback, CallbackConfig, CallbackHandler, DEFAULT_BODY_LIMIT, DEFAULT_PATH,
+    DEFAULT_REJECTION_LOG_INTERVAL, DEFAULT_REJECTION_LOG_LINES, bot_router, bot_router_with,
     callback_router,
 };
 pub use wxkf_bot as bot;

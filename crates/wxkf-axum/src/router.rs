@@ -1,7 +1,8 @@
 //! The callback route: URL verification (GET) and event delivery (POST).
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -18,6 +19,10 @@ use wxkf_types::callback::CallbackEvent;
 pub const DEFAULT_PATH: &str = "/wxkf/callback";
 /// Largest POST body accepted by default (64 KiB; Kf callbacks are well under 1 KiB).
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+/// How many rejected callbacks are logged per [`DEFAULT_REJECTION_LOG_INTERVAL`] by default.
+pub const DEFAULT_REJECTION_LOG_LINES: u32 = 5;
+/// The interval over which [`DEFAULT_REJECTION_LOG_LINES`] rejections are logged by default.
+pub const DEFAULT_REJECTION_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
 /// How the callback route verifies and where it listens.
 #[derive(Debug, Clone)]
@@ -26,6 +31,8 @@ pub struct CallbackConfig {
     path: String,
     body_limit: usize,
     replay_window: Option<Duration>,
+    rejection_log_lines: u32,
+    rejection_log_interval: Duration,
 }
 
 impl CallbackConfig {
@@ -37,6 +44,8 @@ impl CallbackConfig {
             path: DEFAULT_PATH.to_owned(),
             body_limit: DEFAULT_BODY_LIMIT,
             replay_window: None,
+            rejection_log_lines: DEFAULT_REJECTION_LOG_LINES,
+            rejection_log_interval: DEFAULT_REJECTION_LOG_INTERVAL,
         }
     }
 
@@ -57,6 +66,17 @@ impl CallbackConfig {
     /// safe window.
     pub fn with_replay_window(mut self, window: Duration) -> Self {
         self.replay_window = Some(window);
+        self
+    }
+
+    /// Logs at most `lines` rejected callbacks (bad signature, wrong receive id, bad body, stale
+    /// timestamp, …) per `interval` at `warn`, so a flood of bad requests cannot flood the log; the
+    /// rest are counted, and the first request after the interval logs one line with that count
+    /// (`suppressed=N`). Default: [`DEFAULT_REJECTION_LOG_LINES`] per
+    /// [`DEFAULT_REJECTION_LOG_INTERVAL`]. Every rejection still gets its 4xx.
+    pub fn with_rejection_log(mut self, lines: u32, interval: Duration) -> Self {
+        self.rejection_log_lines = lines;
+        self.rejection_log_interval = interval;
         self
     }
 
@@ -92,8 +112,92 @@ impl<F: Fn(Callback) + Send + Sync + 'static> CallbackHandler for F {
     }
 }
 
+/// What to do with one rejection's log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Verdict {
+    /// Rejections left unlogged in the interval that just ended (report them first).
+    ended_with_suppressed: Option<u64>,
+    /// Whether this rejection is logged.
+    log: bool,
+}
+
+/// The rate limit of the rejection log: fixed windows of `interval`, `lines` lines each.
+#[derive(Debug)]
+struct RejectionLog {
+    lines: u32,
+    interval: Duration,
+    window: Mutex<Window>,
+    // lets an accepted callback skip the lock unless a count waits to be reported
+    pending: AtomicBool,
+}
+
+#[derive(Debug)]
+struct Window {
+    started: Instant,
+    logged: u32,
+    suppressed: u64,
+}
+
+impl RejectionLog {
+    fn new(lines: u32, interval: Duration, now: Instant) -> Self {
+        RejectionLog {
+            lines,
+            interval,
+            window: Mutex::new(Window { started: now, logged: 0, suppressed: 0 }),
+            pending: AtomicBool::new(false),
+        }
+    }
+
+    fn window(&self) -> std::sync::MutexGuard<'_, Window> {
+        // every update leaves the window consistent, so a poisoned lock is still usable
+        self.window.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Closes the window if `interval` has passed; returns what it suppressed, if anything.
+    fn roll(&self, window: &mut Window, now: Instant) -> Option<u64> {
+        if now.saturating_duration_since(window.started) < self.interval {
+            return None;
+        }
+        let suppressed = window.suppressed;
+        *window = Window { started: now, logged: 0, suppressed: 0 };
+        self.pending.store(false, Ordering::Relaxed);
+        (suppressed > 0).then_some(suppressed)
+    }
+
+    /// Counts one rejection at `now`.
+    fn rejected(&self, now: Instant) -> Verdict {
+        let mut window = self.window();
+        let ended_with_suppressed = self.roll(&mut window, now);
+        let log = window.logged < self.lines;
+        if log {
+            window.logged += 1;
+        } else {
+            window.suppressed = window.suppressed.saturating_add(1);
+            self.pending.store(true, Ordering::Relaxed);
+        }
+        Verdict { ended_with_suppressed, log }
+    }
+
+    /// An accepted request at `now`: reports a finished window's count, if one waits.
+    fn accepted(&self, now: Instant) -> Option<u64> {
+        if !self.pending.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.roll(&mut self.window(), now)
+    }
+}
+
+fn log_suppressed(count: u64, interval: Duration) {
+    warn!(
+        suppressed = count,
+        interval_secs = interval.as_secs(),
+        "callback rejections not logged in the last interval"
+    );
+}
+
 struct Shared {
     config: CallbackConfig,
+    rejections: RejectionLog,
     handler: Box<dyn CallbackHandler>,
     // with a bot, `kf_msg_or_event` is recorded (in the shared store, with a coordinator) before
     // `success` is answered
@@ -121,7 +225,9 @@ where
     S: Clone + Send + Sync + 'static,
 {
     let path = config.path.clone();
-    let shared = Arc::new(Shared { config, handler, bot, accepting });
+    let rejections =
+        RejectionLog::new(config.rejection_log_lines, config.rejection_log_interval, Instant::now());
+    let shared = Arc::new(Shared { config, rejections, handler, bot, accepting });
     Router::new().route(&path, get(verify_url).post(receive)).with_state(shared)
 }
 
@@ -170,10 +276,50 @@ struct Rejection {
     detail: String,
 }
 
-impl IntoResponse for Rejection {
-    fn into_response(self) -> Response {
-        warn!(status = self.status.as_u16(), reason = self.reason, detail = %self.detail, "callback rejected");
-        (self.status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], self.reason).into_response()
+impl Shared {
+    /// The response to `rejection`, after logging it: 4xx (what a stranger can send) within the
+    /// rejection log's rate limit, 5xx (our own trouble) always.
+    fn refuse(&self, rejection: Rejection) -> Response {
+        let Rejection { status, reason, detail } = rejection;
+        if status.is_server_error() {
+            warn!(status = status.as_u16(), reason, detail = %detail, "callback refused");
+        } else {
+            let verdict = self.rejections.rejected(Instant::now());
+            if let Some(count) = verdict.ended_with_suppressed {
+                log_suppressed(count, self.rejections.interval);
+            }
+            if verdict.log {
+                warn!(status = status.as_u16(), reason, detail = %detail, "callback rejected");
+            }
+        }
+        (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], reason).into_response()
+    }
+
+    fn answer(&self, result: Result<Response, Rejection>) -> Response {
+        match result {
+            Ok(response) => {
+                if let Some(count) = self.rejections.accepted(Instant::now()) {
+                    log_suppressed(count, self.rejections.interval);
+                }
+                response
+            }
+            Err(rejection) => self.refuse(rejection),
+        }
+    }
+}
+
+/// An error with its whole `source()` chain, `outer: cause: root cause`, for the log.
+struct ErrorChain<'a>(&'a (dyn std::error::Error + 'a));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut next = self.0.source();
+        while let Some(cause) = next {
+            write!(f, ": {cause}")?;
+            next = cause.source();
+        }
+        Ok(())
     }
 }
 
@@ -232,10 +378,12 @@ fn plain(body: impl Into<Body>) -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body.into()).into_response()
 }
 
-async fn verify_url(
-    State(shared): State<Arc<Shared>>,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, Rejection> {
+async fn verify_url(State(shared): State<Arc<Shared>>, RawQuery(raw): RawQuery) -> Response {
+    let result = verify_url_inner(&shared, raw);
+    shared.answer(result)
+}
+
+fn verify_url_inner(shared: &Shared, raw: Option<String>) -> Result<Response, Rejection> {
     let q = read_query(raw)?;
     let Some(echostr) = q.echostr else {
         return Err(reject(StatusCode::BAD_REQUEST, "missing echostr", &"URL verification without echostr"));
@@ -247,11 +395,12 @@ async fn verify_url(
     }
 }
 
-async fn receive(
-    State(shared): State<Arc<Shared>>,
-    RawQuery(raw): RawQuery,
-    req: Request,
-) -> Result<Response, Rejection> {
+async fn receive(State(shared): State<Arc<Shared>>, RawQuery(raw): RawQuery, req: Request) -> Response {
+    let result = receive_inner(&shared, raw, req).await;
+    shared.answer(result)
+}
+
+async fn receive_inner(shared: &Shared, raw: Option<String>, req: Request) -> Result<Response, Rejection> {
     let q = read_query(raw)?;
     let body = match axum::body::to_bytes(req.into_body(), shared.config.body_limit).await {
         Ok(b) => b,
@@ -287,15 +436,50 @@ async fn receive(
             Ok(d) => debug!(dispatch = ?d, "kf_msg_or_event"),
             // not recorded anywhere: an error makes WeCom deliver it again (here or elsewhere)
             Err(e) => {
-                let detail = match std::error::Error::source(&e) {
-                    Some(source) => format!("{e}: {source}"),
-                    None => e.to_string(),
-                };
-                return Err(reject(StatusCode::SERVICE_UNAVAILABLE, "not recorded", &detail));
+                return Err(reject(StatusCode::SERVICE_UNAVAILABLE, "not recorded", &ErrorChain(&e)));
             }
         }
         return Ok(plain("success"));
     }
     shared.handler.handle(Callback { event, plaintext, timestamp: q.timestamp });
     Ok(plain("success"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOG: Verdict = Verdict { ended_with_suppressed: None, log: true };
+    const QUIET: Verdict = Verdict { ended_with_suppressed: None, log: false };
+
+    #[test]
+    fn rejections_are_logged_up_to_the_limit_then_counted_and_reported_once() {
+        let t0 = Instant::now();
+        let minute = Duration::from_secs(60);
+        let log = RejectionLog::new(2, minute, t0);
+        let at = |secs| t0 + Duration::from_secs(secs);
+        let first: Vec<_> = (0..5).map(|i| log.rejected(at(i))).collect();
+        assert_eq!(first, [LOG, LOG, QUIET, QUIET, QUIET]);
+        // still inside the window: nothing to report on an accepted request
+        assert_eq!(log.accepted(at(59)), None);
+        // the next window opens with the count of the last one, and logs again
+        assert_eq!(log.rejected(at(60)), Verdict { ended_with_suppressed: Some(3), log: true });
+        assert_eq!(log.rejected(at(61)), LOG);
+        assert_eq!(log.rejected(at(62)), QUIET);
+        // an accepted request after the window reports the count instead, exactly once
+        assert_eq!(log.accepted(at(125)), Some(1));
+        assert_eq!(log.accepted(at(126)), None);
+        assert_eq!(log.rejected(at(127)), LOG, "a window without suppressions reports nothing");
+        assert_eq!(log.rejected(at(300)), LOG);
+    }
+
+    #[test]
+    fn a_zero_line_log_counts_everything() {
+        let t0 = Instant::now();
+        let log = RejectionLog::new(0, Duration::from_secs(10), t0);
+        assert_eq!(log.rejected(t0), QUIET);
+        assert_eq!(log.rejected(t0 + Duration::from_secs(1)), QUIET);
+        let next = log.rejected(t0 + Duration::from_secs(10));
+        assert_eq!(next, Verdict { ended_with_suppressed: Some(2), log: false });
+    }
 }

@@ -324,3 +324,87 @@ async fn composes_with_user_state_routes_layers_and_a_custom_path() {
     assert_eq!(seen.lock().unwrap().len(), 1);
     assert_eq!(call(&app, "PUT", &uri, Body::empty()).await.0, StatusCode::METHOD_NOT_ALLOWED);
 }
+
+/// A `tracing` subscriber that keeps each event as one line, `message field=value …`.
+#[derive(Clone, Default)]
+struct Lines(Arc<Mutex<Vec<String>>>);
+
+struct LineVisitor(String);
+
+impl tracing::field::Visit for LineVisitor {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0.insert_str(0, &format!("{value:?}"));
+        } else {
+            self.0.push_str(&format!(" {}={value:?}", field.name()));
+        }
+    }
+}
+
+impl tracing::Subscriber for Lines {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut line = LineVisitor(String::new());
+        event.record(&mut line);
+        self.0.lock().unwrap().push(line.0);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+impl Lines {
+    fn matching(&self, text: &str) -> Vec<String> {
+        self.0.lock().unwrap().iter().filter(|l| l.contains(text)).cloned().collect()
+    }
+}
+
+#[tokio::test]
+async fn a_flood_of_bad_callbacks_logs_a_few_lines_and_every_one_still_gets_its_4xx() {
+    let lines = Lines::default();
+    let _guard = tracing::subscriber::set_default(lines.clone());
+    let c = crypto();
+    let (app, seen) = app(CallbackConfig::new(c.clone()).with_rejection_log(3, Duration::from_secs(3600)));
+    let m = &vectors()["messages"][0];
+    let forged = format!(
+        "/wxkf/callback?msg_signature={}&timestamp={}&nonce={}",
+        "0".repeat(40),
+        m["timestamp"].as_str().unwrap(),
+        m["nonce"].as_str().unwrap()
+    );
+    for _ in 0..50 {
+        let (status, body) = call(&app, "POST", &forged, m["body"].as_str().unwrap().to_owned()).await;
+        assert_eq!((status, body.as_str()), (StatusCode::UNAUTHORIZED, "bad signature"));
+    }
+    let (status, _) = call(&app, "GET", "/wxkf/callback", Body::empty()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let rejected = lines.matching("callback rejected");
+    assert_eq!(rejected.len(), 3, "{rejected:#?}");
+    assert!(rejected[0].contains("status=401") && rejected[0].contains("bad signature"), "{}", rejected[0]);
+    assert!(rejected[0].contains("code -40001"), "the log says which step failed: {}", rejected[0]);
+    assert!(lines.matching("not logged").is_empty(), "the interval has not ended");
+    assert!(seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_count_of_unlogged_rejections_follows_when_the_interval_ends() {
+    let lines = Lines::default();
+    let _guard = tracing::subscriber::set_default(lines.clone());
+    // A zero interval ends at every request: each rejection closes the window before it, so with
+    // no lines allowed every request after the first reports the one rejection before it.
+    let (app, _) = app(CallbackConfig::new(crypto()).with_rejection_log(0, Duration::ZERO));
+    for _ in 0..4 {
+        call(&app, "POST", "/wxkf/callback?timestamp=1", "x").await;
+    }
+    assert!(lines.matching("callback rejected").is_empty());
+    let counts = lines.matching("callback rejections not logged in the last interval");
+    assert_eq!(counts.len(), 3, "{counts:#?}");
+    assert!(counts.iter().all(|l| l.contains("suppressed=1")), "{counts:#?}");
+}

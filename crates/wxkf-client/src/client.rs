@@ -4,6 +4,7 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Deserialize;
@@ -12,7 +13,7 @@ use tracing::field::Empty;
 use wxkf_types::{Endpoint, RequestBody, ResponseBody};
 
 use crate::config::{ClientBuilder, Config};
-use crate::error::Error;
+use crate::error::{Error, chain};
 use crate::retry::RetryState;
 use crate::token::{AccessToken, CachedToken, CorpSecret, TokenKey, TokenManager};
 use crate::transport::{self, Prepared};
@@ -22,6 +23,10 @@ pub(crate) const GETTOKEN_PATH: &str = "/cgi-bin/gettoken";
 
 /// Lifetime assumed when `gettoken` omits or garbles `expires_in` (the documented usual value).
 const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(7200);
+
+/// Longest `expires_in` believed: one day (WeCom documents 7200 s). A larger value, garbled or
+/// hostile, is cut to this, so the token is refreshed at least daily and no time arithmetic overflows.
+pub(crate) const MAX_EXPIRES_IN: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Which failures [`Client::run`] may repeat a request after.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,6 +169,44 @@ impl Client {
         self.run(E::PATH, mode, |token| self.send_json(&prepared, token)).await
     }
 
+    /// A send (`send_msg`, `send_msg_on_event`) with the caller's or a generated `msgid`: retried
+    /// like an idempotent call, and when a retry is refused as a duplicate `msgid` after an attempt
+    /// whose answer was lost (timeout, reset, 5xx, -1, a garbled body), that attempt went through:
+    /// the answer is success with `msgid`, not the refusal.
+    pub(crate) async fn execute_send<E: Endpoint>(&self, req: &E, msgid: &str) -> Result<E::Response, Error> {
+        let prepared = transport::prepare(req)?;
+        // Set once an attempt failed in a way that leaves open whether WeCom took the message.
+        let maybe_sent = AtomicBool::new(false);
+        self.run(E::PATH, RetryMode::Full, |token| {
+            let (prepared, maybe_sent) = (&prepared, &maybe_sent);
+            async move {
+                let err = match self.send_json(prepared, token).await {
+                    Ok(response) => return Ok(response),
+                    Err(err) => err,
+                };
+                if err.is_duplicate_msgid() && maybe_sent.load(Ordering::Relaxed) {
+                    tracing::info!(
+                        endpoint = E::PATH,
+                        msgid,
+                        "a retried send was refused as a duplicate msgid: the earlier attempt was accepted"
+                    );
+                    return serde_json::from_value(
+                        serde_json::json!({ "errcode": 0, "errmsg": "ok", "msgid": msgid }),
+                    )
+                    .map_err(|e| Error::Decode {
+                        excerpt: format!("<duplicate msgid {msgid} taken as sent>"),
+                        source: Some(Arc::new(e)),
+                    });
+                }
+                if answer_may_be_lost(&err) {
+                    maybe_sent.store(true, Ordering::Relaxed);
+                }
+                Err(err)
+            }
+        })
+        .await
+    }
+
     async fn send_json<T: serde::de::DeserializeOwned>(
         &self,
         prepared: &Prepared,
@@ -179,7 +222,7 @@ impl Client {
             request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(json.clone());
         }
         let response = transport::send(request).await?;
-        let body = transport::read_body(response).await?;
+        let body = transport::read_body(response, inner.config.max_response_bytes, false).await?;
         transport::parse_response(&body)
     }
 
@@ -217,7 +260,7 @@ impl Client {
                     continue;
                 }
                 if mode == RetryMode::Full && let Some(delay) = retry.next_delay(&err) {
-                    tracing::debug!(error = %err, delay_ms = delay.as_millis() as u64, retry = retry.retries(), "retrying");
+                    tracing::debug!(error = %chain(&err), delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), retry = retry.retries(), "retrying");
                     tokio::time::sleep(delay).await;
                     continue;
                 }
@@ -227,7 +270,7 @@ impl Client {
         .instrument(span.clone())
         .await;
         span.record("retries", retry.retries());
-        span.record("latency_ms", started.elapsed().as_millis() as u64);
+        span.record("latency_ms", u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
         match &result {
             Ok(_) => {
                 span.record("errcode", 0);
@@ -236,7 +279,7 @@ impl Client {
                 if let Some(code) = err.errcode() {
                     span.record("errcode", code);
                 }
-                span.in_scope(|| tracing::debug!(error = %err, "call failed"));
+                span.in_scope(|| tracing::debug!(error = %chain(err), "call failed"));
             }
         }
         result
@@ -256,7 +299,7 @@ impl Client {
                 };
                 match retry.next_delay(&err) {
                     Some(delay) => {
-                        tracing::debug!(error = %err, delay_ms = delay.as_millis() as u64, "retrying gettoken");
+                        tracing::debug!(error = %chain(&err), delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "retrying gettoken");
                         tokio::time::sleep(delay).await;
                     }
                     None => return Err(err),
@@ -265,7 +308,7 @@ impl Client {
         }
         .instrument(span.clone())
         .await;
-        span.record("latency_ms", started.elapsed().as_millis() as u64);
+        span.record("latency_ms", u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
         span.record("errcode", result.as_ref().err().and_then(Error::errcode).unwrap_or(0));
         result
     }
@@ -283,8 +326,21 @@ impl Client {
         }
         let obtained_at = SystemTime::now();
         let response = transport::send(request).await?;
-        let body = transport::read_body(response).await?;
+        let body = transport::read_body(response, inner.config.max_response_bytes, false).await?;
         parse_token(&body, obtained_at)
+    }
+}
+
+/// Whether a failed attempt may nonetheless have been carried out by WeCom: its answer was lost
+/// (transport error, timeout, HTTP 5xx, a body that is not the answer) or WeCom said it was busy
+/// (-1, 6000), which does not promise that nothing happened. Token errors, throttles and other
+/// refusals come before anything is done.
+fn answer_may_be_lost(err: &Error) -> bool {
+    match err {
+        Error::Transport { .. } | Error::Decode { .. } => true,
+        Error::Http { status } => *status >= 500,
+        Error::Api { errcode, .. } => crate::error::is_transient_code(*errcode),
+        _ => false,
     }
 }
 
@@ -308,7 +364,7 @@ fn parse_token(body: &[u8], obtained_at: SystemTime) -> Result<CachedToken, Erro
         _ => None,
     }
     .filter(|secs| *secs > 0)
-    .map_or(DEFAULT_EXPIRES_IN, Duration::from_secs);
+    .map_or(DEFAULT_EXPIRES_IN, |secs| Duration::from_secs(secs).min(MAX_EXPIRES_IN));
     Ok(CachedToken::new(AccessToken::new(parsed.access_token), obtained_at, expires_in))
 }
 
@@ -330,5 +386,26 @@ mod tests {
         assert!(!format!("{err:?} {err}").contains("123456789"));
         let err = parse_token(br#"{"errcode":40001,"errmsg":"invalid secret"}"#, now).unwrap_err();
         assert_eq!(err.errcode(), Some(40001));
+    }
+
+    #[test]
+    fn huge_expires_in_is_clamped_to_a_day_without_overflow() {
+        let now = SystemTime::now();
+        for huge in [
+            format!("{}", u64::MAX),
+            format!("\"{}\"", u64::MAX),
+            "18446744073709551615000".to_owned(), // past u64: not a usable number, the default applies
+            "1e300".to_owned(),
+        ] {
+            let body = format!(r#"{{"errcode":0,"access_token":"tok","expires_in":{huge}}}"#);
+            let t = parse_token(body.as_bytes(), now).unwrap();
+            let lifetime = t.expires_at.duration_since(now).unwrap();
+            assert!(lifetime == MAX_EXPIRES_IN || lifetime == DEFAULT_EXPIRES_IN, "{huge}: {lifetime:?}");
+        }
+        let body = format!(r#"{{"errcode":0,"access_token":"tok","expires_in":{}}}"#, u64::MAX);
+        let t = parse_token(body.as_bytes(), now).unwrap();
+        assert_eq!(t.expires_at, now + MAX_EXPIRES_IN);
+        let t = parse_token(br#"{"errcode":0,"access_token":"tok","expires_in":-5}"#, now).unwrap();
+        assert_eq!(t.expires_at, now + DEFAULT_EXPIRES_IN);
     }
 }

@@ -18,6 +18,14 @@ pub const ENV_APP_SECRET: &str = "WXKF_APP_SECRET";
 /// Environment variable read by [`ClientBuilder::from_env`] for the base URL (optional).
 pub const ENV_BASE_URL: &str = "WXKF_BASE_URL";
 
+/// Largest API response body read by default: 16 MiB. The largest answers are `sync_msg` pages of at
+/// most 1000 messages, a few MiB at worst.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Largest media download read by default: 32 MiB per response. WeCom serves at most 20 MB in one
+/// `media/get` (larger files are fetched in ranges, kf-api.md §11.2).
+pub const DEFAULT_MAX_MEDIA_BYTES: u64 = 32 * 1024 * 1024;
+
 /// Settings shared by every call of one client.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
@@ -30,6 +38,10 @@ pub(crate) struct Config {
     /// Timeout of media downloads and uploads (they can be large).
     pub(crate) media_timeout: Option<Duration>,
     pub(crate) retry: RetryPolicy,
+    /// Largest API response body read (`None`: no limit).
+    pub(crate) max_response_bytes: Option<u64>,
+    /// Largest media download read, per response (`None`: no limit).
+    pub(crate) max_media_bytes: Option<u64>,
 }
 
 /// Builds a [`Client`]; start with [`Client::builder`].
@@ -59,6 +71,8 @@ pub struct ClientBuilder {
     retry: RetryPolicy,
     store: Option<Arc<dyn TokenStore>>,
     refresh_margin: Duration,
+    max_response_bytes: Option<u64>,
+    max_media_bytes: Option<u64>,
 }
 
 impl ClientBuilder {
@@ -75,6 +89,8 @@ impl ClientBuilder {
             retry: RetryPolicy::default(),
             store: None,
             refresh_margin: Duration::from_secs(300),
+            max_response_bytes: Some(DEFAULT_MAX_RESPONSE_BYTES),
+            max_media_bytes: Some(DEFAULT_MAX_MEDIA_BYTES),
         }
     }
 
@@ -145,6 +161,23 @@ impl ClientBuilder {
         self
     }
 
+    /// Largest API response body the client reads (default [`DEFAULT_MAX_RESPONSE_BYTES`]; `None`
+    /// for no limit). A larger answer, announced by `Content-Length` or found while reading, fails
+    /// the call with [`Error::ResponseTooLarge`] (not retried) instead of filling memory.
+    pub fn max_response_bytes(mut self, limit: impl Into<Option<u64>>) -> Self {
+        self.max_response_bytes = limit.into();
+        self
+    }
+
+    /// Largest media download the client reads per response, whole or streamed (default
+    /// [`DEFAULT_MAX_MEDIA_BYTES`]; `None` for no limit). A larger body fails with
+    /// [`Error::ResponseTooLarge`]: before any byte when `Content-Length` announces it, else as the
+    /// stream's last item once the limit is passed.
+    pub fn max_media_bytes(mut self, limit: impl Into<Option<u64>>) -> Self {
+        self.max_media_bytes = limit.into();
+        self
+    }
+
     /// Builds the client.
     ///
     /// Fails with [`Error::InvalidArgument`] on an empty corp id or secret or a base URL that is not
@@ -167,7 +200,7 @@ impl ClientBuilder {
         };
         let key = TokenKey::new(&self.corp_id, &self.secret);
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryTokenStore::new()));
-        let tokens = TokenManager::new(key, store, self.refresh_margin);
+        let tokens = TokenManager::new(key, &base_url, store, self.refresh_margin);
         let config = Config {
             base_url,
             corp_id: self.corp_id,
@@ -175,6 +208,8 @@ impl ClientBuilder {
             timeout: self.timeout,
             media_timeout: self.media_timeout,
             retry: self.retry,
+            max_response_bytes: self.max_response_bytes,
+            max_media_bytes: self.max_media_bytes,
         };
         Ok(Client::from_inner(Inner { http, config, tokens }))
     }

@@ -2,8 +2,22 @@
 //!
 //! Secrets never reach an error: transport errors are stripped of their URL (it carries
 //! `access_token`, and for `gettoken` the corp secret), and a `gettoken` body is never excerpted.
+//!
+//! An [`Error`]'s `Display` says this error's own words (for API errors: the errcode, WeCom's errmsg
+//! without its `from ip` tail, and what to do); the causes below it are in the `source()` chain. Log
+//! an error with [`chain`], which writes the whole chain on one line:
+//!
+//! ```
+//! use wxkf_client::error::{Error, chain};
+//!
+//! let err = Error::api(95018, "send msg session status invalid, hint: [1], from ip: 1.2.3.4");
+//! let line = chain(&err).to_string();
+//! assert!(line.starts_with("WeCom API error 95018 (send msg session status invalid)"));
+//! assert!(!line.contains("from ip"));
+//! ```
 
 use std::fmt;
+use std::sync::Arc;
 
 use wxkf_types::errcode::{self, Category};
 use wxkf_types::service_state::ServiceState;
@@ -13,8 +27,11 @@ use crate::token::TokenStoreError;
 /// Everything that can go wrong when calling WeCom.
 ///
 /// `Display` says what went wrong and, for API errors, what to do next (the hint of the error-code
-/// table, errcodes.md); the `source()` chain carries the rest.
-#[derive(Debug, thiserror::Error)]
+/// table, errcodes.md); the `source()` chain carries the rest ([`chain`] prints all of it).
+///
+/// Cheap to clone (causes are behind `Arc`s), so that one outcome can be handed to many callers:
+/// concurrent calls that share one failed `gettoken` each get a clone of its error.
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// WeCom answered with a non-zero `errcode` (errcodes.md).
@@ -33,7 +50,7 @@ pub enum Error {
     Transport {
         /// The underlying error, without its URL.
         #[source]
-        source: reqwest::Error,
+        source: Arc<reqwest::Error>,
         /// Whether the request timed out.
         timeout: bool,
     },
@@ -52,7 +69,7 @@ pub enum Error {
         excerpt: String,
         /// The JSON error, when there is one worth showing.
         #[source]
-        source: Option<serde_json::Error>,
+        source: Option<Arc<serde_json::Error>>,
     },
     /// The request was refused before it was sent: a value breaks a documented limit or the
     /// builder was given something unusable.
@@ -78,7 +95,25 @@ pub enum Error {
     Io {
         /// The I/O error.
         #[source]
-        source: std::io::Error,
+        source: Arc<std::io::Error>,
+    },
+    /// A response body (or media download) is larger than the configured limit, so reading stopped
+    /// there ([`ClientBuilder::max_response_bytes`](crate::ClientBuilder::max_response_bytes),
+    /// [`ClientBuilder::max_media_bytes`](crate::ClientBuilder::max_media_bytes)).
+    #[error(
+        "{} is larger than the client's limit of {limit} bytes: {}",
+        if *media { "the media download" } else { "WeCom's response" },
+        if *media {
+            "raise ClientBuilder::max_media_bytes, or download in ranges (media().get_range / open_range)"
+        } else {
+            "raise ClientBuilder::max_response_bytes if such large answers are expected"
+        }
+    )]
+    ResponseTooLarge {
+        /// The limit that was exceeded, in bytes.
+        limit: u64,
+        /// Whether it was a media download (else an API response).
+        media: bool,
     },
     /// The access-token store failed (for example a shared cache was unreachable).
     #[error("access-token store failed")]
@@ -134,18 +169,32 @@ impl Error {
     /// A transport error; the URL (which carries the access token) is removed.
     pub(crate) fn transport(err: reqwest::Error) -> Self {
         let timeout = err.is_timeout();
-        Error::Transport { source: err.without_url(), timeout }
+        Error::Transport { source: Arc::new(err.without_url()), timeout }
     }
 
     /// A decode error with an excerpt of `body`.
     pub(crate) fn decode(body: &[u8], source: Option<serde_json::Error>) -> Self {
-        Error::Decode { excerpt: excerpt(body), source }
+        Error::Decode { excerpt: excerpt(body), source: source.map(Arc::new) }
+    }
+
+    /// A local I/O error.
+    pub(crate) fn io(source: std::io::Error) -> Self {
+        Error::Io { source: Arc::new(source) }
     }
 
     /// The WeCom `errcode`, for API errors.
     pub fn errcode(&self) -> Option<i64> {
         match self {
             Error::Api { errcode, .. } => Some(*errcode),
+            _ => None,
+        }
+    }
+
+    /// WeCom's `errmsg` without its `", hint: [...], from ip: ..."` tail, for API errors (the raw text
+    /// is in [`Error::Api::errmsg`](Error::Api)).
+    pub fn errmsg(&self) -> Option<&str> {
+        match self {
+            Error::Api { errmsg, .. } => Some(errcode::strip_errmsg_suffix(errmsg)),
             _ => None,
         }
     }
@@ -193,6 +242,99 @@ impl Error {
     pub fn is_timeout(&self) -> bool {
         matches!(self, Error::Transport { timeout: true, .. })
     }
+
+    /// Whether repeating the same request can never succeed, so a caller (a bot runtime) should give
+    /// up on it instead of retrying later: API errors whose code errcodes.md files under caller-bug
+    /// (including unknown codes and session-state codes such as 95013 and 95018), permission or quota
+    /// (95001, 95002, …), except the codes the client retries (45009); and requests
+    /// the client refused itself ([`InvalidArgument`](Error::InvalidArgument),
+    /// [`SessionNotSendable`](Error::SessionNotSendable),
+    /// [`ResponseTooLarge`](Error::ResponseTooLarge)), and HTTP 4xx other than 429.
+    ///
+    /// Everything else (transport errors, HTTP 5xx and 429, -1, 45009, 45033, 40014 and 42001, an
+    /// undecodable body, a failing token store or local I/O) may succeed later: retry later.
+    /// [`is_retryable`](Self::is_retryable) and `is_permanent` are never both true.
+    ///
+    /// ```
+    /// use wxkf_client::Error;
+    /// assert!(Error::api(95001, "quota").is_permanent()); // wait for the customer
+    /// assert!(Error::api(95018, "session status invalid").is_permanent());
+    /// assert!(!Error::api(-1, "system busy").is_permanent());
+    /// assert!(!Error::api(45009, "freq limit").is_permanent()); // the block lifts
+    /// assert!(!Error::api(42001, "token expired").is_permanent());
+    /// ```
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            // 40001 (wrong secret) is a caller bug here: the client has already refreshed once.
+            Error::Api { errcode, .. } => {
+                !self.is_retryable()
+                    && matches!(
+                        errcode::classify(*errcode),
+                        Category::CallerBug | Category::Permission | Category::Quota
+                    )
+            }
+            Error::Http { status } => (400..500).contains(status) && *status != 429,
+            Error::InvalidArgument { .. }
+            | Error::SessionNotSendable { .. }
+            | Error::ResponseTooLarge { .. } => true,
+            Error::Transport { .. } | Error::Decode { .. } | Error::Io { .. } | Error::TokenStore { .. } => {
+                false
+            }
+        }
+    }
+
+    /// Whether WeCom refused a `send_msg` / `send_msg_on_event` because its `msgid` was used before
+    /// ([`wxkf_types::errcode::is_duplicate_msgid`]): a message with this `msgid` was already
+    /// accepted. The client turns this answer into success by itself when it comes to a retry of
+    /// the same call; you see it when the *first* attempt of a call meets a `msgid` used by an
+    /// earlier call (yours, for example after a restart).
+    pub fn is_duplicate_msgid(&self) -> bool {
+        matches!(self, Error::Api { errcode, errmsg, .. } if errcode::is_duplicate_msgid(*errcode, errmsg))
+    }
+}
+
+/// Writes an error and its whole `source()` chain on one line, `outer: cause: root cause`; see
+/// [`chain`].
+#[derive(Clone, Copy)]
+pub struct Chain<'a>(&'a (dyn std::error::Error + 'a));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut next = self.0.source();
+        while let Some(cause) = next {
+            write!(f, ": {cause}")?;
+            next = cause.source();
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Renders `err` with every cause in its `source()` chain, for log lines and messages to users:
+/// `tracing::warn!(error = %chain(&err), "…")`. Works for any error (the bot runtime's too).
+///
+/// Nothing secret is added: each link prints its own `Display`, and the client's errors hold no
+/// token, secret or URL.
+///
+/// ```
+/// use wxkf_client::error::chain;
+///
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("handler gave up")]
+/// struct GaveUp(#[source] wxkf_client::Error);
+///
+/// let err = GaveUp(wxkf_client::Error::api(95001, "send msg count limit"));
+/// let line = chain(&err).to_string();
+/// assert!(line.starts_with("handler gave up: WeCom API error 95001 (send msg count limit)"), "{line}");
+/// ```
+pub fn chain<'a>(err: &'a (dyn std::error::Error + 'a)) -> Chain<'a> {
+    Chain(err)
 }
 
 const EXCERPT_BYTES: usize = 200;

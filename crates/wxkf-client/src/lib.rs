@@ -5,7 +5,7 @@
 pub mod api;
 mod client;
 mod config;
-mod error;
+pub mod error;
 pub mod paging;
 #[cfg(feature = "redis")]
 pub mod redis_store;
@@ -14,14 +14,17 @@ pub mod token;
 mod transport;
 
 pub use client::Client;
-pub use config::{ClientBuilder, DEFAULT_BASE_URL, ENV_APP_SECRET, ENV_BASE_URL, ENV_CORP_ID};
+pub use config::{
+    ClientBuilder, DEFAULT_BASE_URL, DEFAULT_MAX_MEDIA_BYTES, DEFAULT_MAX_RESPONSE_BYTES, ENV_APP_SECRET,
+    ENV_BASE_URL, ENV_CORP_ID,
+};
 pub use error::Error;
 #[cfg(feature = "redis")]
 pub use redis_store::RedisTokenStore;
 pub use retry::RetryPolicy;
 pub use token::{
-    AccessToken, BoxFuture, CachedToken, CorpSecret, MemoryTokenStore, RefreshLease, RefreshLockAttempt,
-    TokenKey, TokenStore, TokenStoreError,
+    AccessToken, BoxFuture, CachedToken, CorpSecret, MAX_TOKEN_LIFETIME, MemoryTokenStore, RefreshLease,
+    RefreshLockAttempt, TokenKey, TokenStore, TokenStoreError,
 };
 
 /// The model crate, re-exported so callers need one dependency.

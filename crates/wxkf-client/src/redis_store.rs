@@ -138,8 +138,10 @@ fn to_millis(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0)
 }
 
+/// A time read back from Redis (shared, so not trusted): a value past what `SystemTime` holds is
+/// read as the epoch, which makes the token look expired (and so it is fetched again).
 fn from_millis(ms: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(ms)
+    UNIX_EPOCH.checked_add(Duration::from_millis(ms)).unwrap_or(UNIX_EPOCH)
 }
 
 impl TokenStore for RedisTokenStore {
@@ -230,7 +232,7 @@ impl TokenStore for RedisTokenStore {
                     UNLOCK.key(&lock_key).arg(&owner).invoke_async(&mut conn).await;
                 if let Err(err) = released {
                     // The lease runs out by itself; until then other processes wait for the token.
-                    tracing::warn!(error = %err, "releasing the token refresh lock in Redis failed");
+                    tracing::warn!(error = %crate::error::chain(&err), "releasing the token refresh lock in Redis failed");
                 }
             })))
         })

@@ -5,8 +5,11 @@
 //! - a token is refreshed ahead of its expiry (a configurable margin), and while one task refreshes
 //!   ahead, the others keep using the still-valid token instead of waiting;
 //! - any number of concurrent callers on a cold or expired cache cause one `gettoken` (one per
-//!   cache key and process: the refresh lock is shared by every client with the same key; and one
-//!   across processes when the store has a cross-process lock, [`TokenStore::try_lock_refresh`]);
+//!   cache key, host and process: the refresh lock is shared by every client with the same key and
+//!   base URL; and one across processes when the store has a cross-process lock,
+//!   [`TokenStore::try_lock_refresh`]);
+//! - that fetch's *outcome* is shared: callers queued behind it take its token or its error (after
+//!   its retries), so an outage costs one retry sequence, not one per caller;
 //! - after a token error only the token that failed is dropped (compare-and-delete), so a token
 //!   another task just fetched survives;
 //! - a stored token is never replaced by one fetched earlier (compare-and-set-if-newer).
@@ -15,12 +18,13 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
-use crate::error::Error;
+use crate::error::{Error, chain};
 
 /// A boxed, `Send` future: what [`TokenStore`] methods return, so stores can be used as trait objects.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -122,6 +126,9 @@ impl fmt::Display for TokenKey {
     }
 }
 
+/// The longest lifetime a token is given, whatever `expires_in` said: one day.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// A token with the time it was obtained and the time it expires.
 ///
 /// Times are wall-clock ([`SystemTime`]) so a store shared between processes can compare them.
@@ -148,9 +155,12 @@ pub(crate) enum Freshness {
 }
 
 impl CachedToken {
-    /// A token obtained at `obtained_at` that lives `expires_in`.
+    /// A token obtained at `obtained_at` that lives `expires_in`, cut to at most one day (WeCom
+    /// documents 7200 s; see [`MAX_TOKEN_LIFETIME`]). Never panics: if even that cannot be added
+    /// to `obtained_at`, the token counts as expired at once.
     pub fn new(token: AccessToken, obtained_at: SystemTime, expires_in: Duration) -> Self {
-        CachedToken { token, obtained_at, expires_at: obtained_at + expires_in }
+        let expires_at = obtained_at.checked_add(expires_in.min(MAX_TOKEN_LIFETIME)).unwrap_or(obtained_at);
+        CachedToken { token, obtained_at, expires_at }
     }
 
     /// Whether WeCom still accepts the token at `now`.
@@ -175,14 +185,16 @@ impl CachedToken {
 }
 
 /// The error of a [`TokenStore`] (for example a shared cache that could not be reached).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct TokenStoreError(Box<dyn std::error::Error + Send + Sync>);
+///
+/// Cheap to clone (the store's error is behind an `Arc`), like [`Error`].
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(transparent)]
+pub struct TokenStoreError(Arc<dyn std::error::Error + Send + Sync>);
 
 impl TokenStoreError {
     /// Wraps a store's own error.
     pub fn new(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        TokenStoreError(err.into())
+        TokenStoreError(Arc::from(err.into()))
     }
 }
 
@@ -326,21 +338,63 @@ impl TokenStore for MemoryTokenStore {
     }
 }
 
-type RefreshLock = tokio::sync::Mutex<()>;
+/// The in-process refresh state of one cache key: a lock that one fetch at a time holds, and the
+/// outcome of the last fetch, so that callers who queued behind a fetch take its outcome, success
+/// *or failure*, instead of each running a fetch of their own (issue 15: while `gettoken` failed,
+/// 200 waiters made 800 calls, one retry sequence each).
+#[derive(Debug, Default)]
+struct RefreshLock {
+    /// Held while a fetch runs; holds the outcome of the last one that finished.
+    last: tokio::sync::Mutex<Option<Result<AccessToken, Error>>>,
+    /// How many fetches have finished; bumped, with `last` written, before the lock is released.
+    finished: AtomicU64,
+}
 
-/// Refresh locks by cache key, shared by every client of this process, so two clients built with
-/// the same corp id and secret still fetch one token at a time.
-static REFRESH_LOCKS: LazyLock<Mutex<HashMap<TokenKey, Weak<RefreshLock>>>> =
+impl RefreshLock {
+    /// A ticket to take before looking at the store: the outcome of any fetch that finishes after
+    /// it is an answer for its holder.
+    fn ticket(&self) -> u64 {
+        self.finished.load(Ordering::Acquire)
+    }
+
+    /// Records the outcome of the fetch run under `guard`, for everyone queued behind it.
+    fn publish(&self, guard: &mut Option<Result<AccessToken, Error>>, outcome: &Result<AccessToken, Error>) {
+        *guard = Some(outcome.clone());
+        self.finished.fetch_add(1, Ordering::Release);
+    }
+
+    /// The outcome of a fetch that finished since `ticket` was taken, if any.
+    fn shared_outcome(
+        &self,
+        guard: &Option<Result<AccessToken, Error>>,
+        ticket: u64,
+    ) -> Option<Result<AccessToken, Error>> {
+        if self.finished.load(Ordering::Acquire) == ticket {
+            return None;
+        }
+        guard.clone()
+    }
+}
+
+/// Refresh locks by cache key and base URL, shared by every client of this process, so two
+/// clients built with the same corp id, secret and host still fetch one token at a time. The host
+/// is part of the key because the lock also hands out tokens: one fetched from a simulator or a
+/// proxy is no answer for a client of another.
+static REFRESH_LOCKS: LazyLock<Mutex<HashMap<LockId, Weak<RefreshLock>>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
-fn refresh_lock_for(key: &TokenKey) -> Arc<RefreshLock> {
+/// What a refresh lock is shared by: the token's cache key and the base URL.
+type LockId = (TokenKey, String);
+
+fn refresh_lock_for(key: &TokenKey, base_url: &str) -> Arc<RefreshLock> {
     let mut locks = REFRESH_LOCKS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(lock) = locks.get(key).and_then(Weak::upgrade) {
+    let id = (key.clone(), base_url.to_owned());
+    if let Some(lock) = locks.get(&id).and_then(Weak::upgrade) {
         return lock;
     }
     locks.retain(|_, weak| weak.strong_count() > 0);
-    let lock = Arc::new(RefreshLock::new(()));
-    locks.insert(key.clone(), Arc::downgrade(&lock));
+    let lock = Arc::new(RefreshLock::default());
+    locks.insert(id, Arc::downgrade(&lock));
     lock
 }
 
@@ -384,8 +438,8 @@ impl fmt::Debug for TokenManager {
 }
 
 impl TokenManager {
-    pub(crate) fn new(key: TokenKey, store: Arc<dyn TokenStore>, margin: Duration) -> Self {
-        let lock = refresh_lock_for(&key);
+    pub(crate) fn new(key: TokenKey, base_url: &str, store: Arc<dyn TokenStore>, margin: Duration) -> Self {
+        let lock = refresh_lock_for(&key, base_url);
         TokenManager { key, store, lock, margin }
     }
 
@@ -462,17 +516,22 @@ impl TokenManager {
     }
 
     /// A usable token: the cached one, or one fetched with `fetch` (at most one fetch at a time).
+    ///
+    /// Callers that queue while a fetch runs take its outcome, token or error, so one outage costs
+    /// one retry sequence however many callers wait, and each of them is answered when it ends.
     pub(crate) async fn current<F, Fut>(&self, fetch: F) -> Result<AccessToken, Error>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<CachedToken, Error>>,
     {
+        // Taken before the store is read: a fetch that ends after this point answers this call.
+        let ticket = self.lock.ticket();
         if let Some(cached) = self.stored().await? {
             match cached.freshness(SystemTime::now(), self.margin) {
                 Freshness::Fresh => return Ok(cached.token),
                 Freshness::RefreshDue => {
                     // Refresh ahead only if nobody else is; otherwise the old token is still good.
-                    let Ok(_guard) = self.lock.try_lock() else { return Ok(cached.token) };
+                    let Ok(mut guard) = self.lock.last.try_lock() else { return Ok(cached.token) };
                     if let Some(now_cached) = self.stored().await?
                         && now_cached.freshness(SystemTime::now(), self.margin) == Freshness::Fresh
                     {
@@ -490,10 +549,11 @@ impl TokenManager {
                     if let Some(lease) = lease {
                         lease.release().await;
                     }
+                    self.lock.publish(&mut guard, &result);
                     return match result {
                         Ok(token) => Ok(token),
                         Err(err) if cached.is_valid_at(SystemTime::now()) => {
-                            tracing::warn!(key = %self.key, error = %err, "refreshing the access token ahead of expiry failed; using the current one");
+                            tracing::warn!(key = %self.key, error = %chain(&err), "refreshing the access token ahead of expiry failed; using the current one");
                             Ok(cached.token)
                         }
                         Err(err) => Err(err),
@@ -502,7 +562,10 @@ impl TokenManager {
                 Freshness::Expired => {}
             }
         }
-        let _guard = self.lock.lock().await;
+        let mut guard = self.lock.last.lock().await;
+        if let Some(outcome) = self.lock.shared_outcome(&guard, ticket) {
+            return outcome;
+        }
         // Whoever held the lock before us has probably just stored a fresh token.
         if let Some(cached) = self.stored().await?
             && cached.freshness(SystemTime::now(), self.margin) != Freshness::Expired
@@ -510,18 +573,25 @@ impl TokenManager {
             return Ok(cached.token);
         }
         let margin = self.margin;
-        self.fetch_locked(|c| c.freshness(SystemTime::now(), margin) != Freshness::Expired, fetch).await
+        let result =
+            self.fetch_locked(|c| c.freshness(SystemTime::now(), margin) != Freshness::Expired, fetch).await;
+        self.lock.publish(&mut guard, &result);
+        result
     }
 
     /// Fetches a new token even if the cached one looks fresh; concurrent forced refreshes share one
-    /// fetch (a caller that waited while another refreshed takes that token).
+    /// fetch (a caller that waited while another fetched takes that outcome, token or error).
     pub(crate) async fn refresh<F, Fut>(&self, fetch: F) -> Result<AccessToken, Error>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<CachedToken, Error>>,
     {
+        let ticket = self.lock.ticket();
         let before = self.stored().await?.map(|cached| cached.token);
-        let _guard = self.lock.lock().await;
+        let mut guard = self.lock.last.lock().await;
+        if let Some(outcome) = self.lock.shared_outcome(&guard, ticket) {
+            return outcome;
+        }
         if let Some(cached) = self.stored().await?
             && Some(&cached.token) != before.as_ref()
             && cached.is_valid_at(SystemTime::now())
@@ -530,7 +600,9 @@ impl TokenManager {
         }
         let replaced =
             |c: &CachedToken| Some(&c.token) != before.as_ref() && c.is_valid_at(SystemTime::now());
-        self.fetch_locked(replaced, fetch).await
+        let result = self.fetch_locked(replaced, fetch).await;
+        self.lock.publish(&mut guard, &result);
+        result
     }
 
     /// Drops `failed` from the store, unless another token has replaced it already.
@@ -583,6 +655,26 @@ mod tests {
     }
 
     #[test]
+    fn lifetimes_are_cut_to_a_day_and_never_overflow() {
+        let t = CachedToken::new(AccessToken::new("t"), at(1000), Duration::MAX);
+        assert_eq!(t.expires_at, at(1000) + MAX_TOKEN_LIFETIME);
+        let t = CachedToken::new(AccessToken::new("t"), at(1000), Duration::from_secs(7200));
+        assert_eq!(t.expires_at, at(1000 + 7200));
+        // a time so late that even a day cannot be added: expired at once instead of a panic
+        let (mut late, mut step) = (SystemTime::UNIX_EPOCH, Duration::from_secs(1 << 62));
+        while step >= Duration::from_secs(1) {
+            match late.checked_add(step) {
+                Some(later) => late = later,
+                None => step /= 2,
+            }
+        }
+        assert!(late.checked_add(Duration::from_secs(1)).is_none());
+        let t = CachedToken::new(AccessToken::new("t"), late, Duration::from_secs(7200));
+        assert_eq!(t.expires_at, late);
+        assert_eq!(t.freshness(late, Duration::from_secs(300)), Freshness::Expired);
+    }
+
+    #[test]
     fn freshness_honours_margin_capped_at_half_lifetime() {
         let t = CachedToken::new(AccessToken::new("t"), at(1000), Duration::from_secs(7200));
         let margin = Duration::from_secs(300);
@@ -614,12 +706,14 @@ mod tests {
     }
 
     #[test]
-    fn refresh_lock_is_shared_per_key() {
+    fn refresh_lock_is_shared_per_key_and_host() {
         let key = TokenKey::new("ww-lock", &CorpSecret::new("s"));
-        let a = refresh_lock_for(&key);
-        let b = refresh_lock_for(&key);
+        let a = refresh_lock_for(&key, "http://h");
+        let b = refresh_lock_for(&key, "http://h");
         assert!(Arc::ptr_eq(&a, &b));
-        let other = refresh_lock_for(&TokenKey::new("ww-lock", &CorpSecret::new("t")));
+        let other = refresh_lock_for(&TokenKey::new("ww-lock", &CorpSecret::new("t")), "http://h");
         assert!(!Arc::ptr_eq(&a, &other));
+        let other_host = refresh_lock_for(&key, "http://elsewhere");
+        assert!(!Arc::ptr_eq(&a, &other_host));
     }
 }

@@ -110,9 +110,35 @@ pub(crate) async fn send(request: reqwest::RequestBuilder) -> Result<reqwest::Re
     Ok(response)
 }
 
-/// Reads the whole body.
-pub(crate) async fn read_body(response: reqwest::Response) -> Result<Bytes, Error> {
-    response.bytes().await.map_err(Error::transport)
+/// Reads the whole body, at most `limit` bytes of it (`media` says which limit it is, for the error).
+pub(crate) async fn read_body(
+    mut response: reqwest::Response,
+    limit: Option<u64>,
+    media: bool,
+) -> Result<Bytes, Error> {
+    let too_large = |limit| Error::ResponseTooLarge { limit, media };
+    if let (Some(limit), Some(announced)) = (limit, response.content_length())
+        && announced > limit
+    {
+        return Err(too_large(limit));
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(Error::transport)? {
+        if let Some(limit) = limit
+            && exceeds(body.len(), chunk.len(), limit)
+        {
+            return Err(too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Whether `seen + more` bytes pass `limit` (without overflowing).
+pub(crate) fn exceeds(seen: usize, more: usize, limit: u64) -> bool {
+    let total =
+        u64::try_from(seen).unwrap_or(u64::MAX).saturating_add(u64::try_from(more).unwrap_or(u64::MAX));
+    total > limit
 }
 
 /// Reads `errcode`/`errmsg` first (an error is an [`Error::Api`]), then the typed response.

@@ -71,7 +71,47 @@ pub struct MediaStream {
 enum MediaBody {
     /// Already read (bodies whose content type looked like an error but were not).
     Buffered(Option<Bytes>),
-    Streaming(Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>),
+    Streaming(Pin<Box<dyn Stream<Item = Result<Bytes, Error>> + Send>>),
+}
+
+/// A response body that ends with [`Error::ResponseTooLarge`] once more than `limit` bytes came.
+struct Limited {
+    inner: Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>,
+    seen: usize,
+    limit: Option<u64>,
+    done: bool,
+}
+
+impl Stream for Limited {
+    type Item = Result<Bytes, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        let item = match this.inner.as_mut().poll_next(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(item) => item,
+        };
+        Poll::Ready(match item {
+            None => None,
+            Some(Err(err)) => {
+                this.done = true;
+                Some(Err(Error::transport(err)))
+            }
+            Some(Ok(chunk)) => match this.limit {
+                Some(limit) if transport::exceeds(this.seen, chunk.len(), limit) => {
+                    this.done = true;
+                    Some(Err(Error::ResponseTooLarge { limit, media: true }))
+                }
+                _ => {
+                    this.seen = this.seen.saturating_add(chunk.len());
+                    Some(Ok(chunk))
+                }
+            },
+        })
+    }
 }
 
 impl fmt::Debug for MediaStream {
@@ -86,9 +126,7 @@ impl Stream for MediaStream {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         match &mut self.get_mut().body {
             MediaBody::Buffered(bytes) => Poll::Ready(bytes.take().map(Ok)),
-            MediaBody::Streaming(stream) => {
-                stream.as_mut().poll_next(cx).map(|c| c.map(|r| r.map_err(Error::transport)))
-            }
+            MediaBody::Streaming(stream) => stream.as_mut().poll_next(cx),
         }
     }
 }
@@ -100,7 +138,7 @@ impl MediaStream {
         while let Some(chunk) = self.next().await {
             let chunk = chunk?;
             writer.write_all(&chunk).await.map_err(io_error)?;
-            written += chunk.len() as u64;
+            written = written.saturating_add(chunk.len() as u64);
         }
         writer.flush().await.map_err(io_error)?;
         Ok(written)
@@ -117,7 +155,7 @@ impl MediaStream {
 }
 
 fn io_error(err: std::io::Error) -> Error {
-    Error::Io { source: err }
+    Error::io(err)
 }
 
 /// A `Content-Type` for the part, from the file's extension.
@@ -166,7 +204,7 @@ impl Envelope {
     }
 
     fn total_len(&self, len: u64) -> u64 {
-        self.head.len() as u64 + len + self.tail.len() as u64
+        (self.head.len() as u64).saturating_add(len).saturating_add(self.tail.len() as u64)
     }
 }
 
@@ -177,7 +215,7 @@ fn counted(stream: ChunkStream, declared: u64) -> impl Stream<Item = Result<Byte
     let mut seen = 0u64;
     stream.map(move |chunk| {
         let chunk = chunk?;
-        seen += chunk.len() as u64;
+        seen = seen.saturating_add(chunk.len() as u64);
         if seen > declared {
             return Err(std::io::Error::other(format!(
                 "upload stream is longer than its declared {declared} bytes"
@@ -285,7 +323,7 @@ impl MediaApi<'_> {
             request = request.timeout(timeout);
         }
         let response = transport::send(request).await?;
-        let body = transport::read_body(response).await?;
+        let body = transport::read_body(response, inner.config.max_response_bytes, false).await?;
         transport::parse_response(&body)
     }
 
@@ -369,18 +407,25 @@ impl MediaApi<'_> {
             request = request.timeout(timeout);
         }
         let response = transport::send(request).await?;
+        let limit = inner.config.max_media_bytes;
+        if let (Some(limit), Some(announced)) = (limit, response.content_length())
+            && announced > limit
+        {
+            return Err(Error::ResponseTooLarge { limit, media: true });
+        }
         let meta = meta_from_headers(response.headers());
         let is_attachment = response.headers().contains_key(CONTENT_DISPOSITION);
         if !is_attachment && is_error_content_type(&meta.content_type) {
             // Errors come as JSON (detected by content type, not status); a text file without
             // Content-Disposition would look the same, so decide on the body.
-            let body = transport::read_body(response).await?;
+            let body = transport::read_body(response, limit, true).await?;
             if let Some(err) = api_error_in(&body) {
                 return Err(err);
             }
             return Ok(MediaStream { meta, body: MediaBody::Buffered(Some(body)) });
         }
-        Ok(MediaStream { meta, body: MediaBody::Streaming(Box::pin(response.bytes_stream())) })
+        let stream = Limited { inner: Box::pin(response.bytes_stream()), seen: 0, limit, done: false };
+        Ok(MediaStream { meta, body: MediaBody::Streaming(Box::pin(stream)) })
     }
 }
 

@@ -116,15 +116,19 @@ impl MessageApi<'_> {
 
     /// `send_msg` (§5.4). Without a `msgid` one is generated ([`new_msgid`]), which makes the send
     /// safe to retry: transport errors, 5xx and -1 are retried with the same `msgid`, and WeCom
-    /// rejects a duplicate instead of delivering twice. A text over 2048 bytes or an invalid
-    /// `msgid` is refused before sending. Success means accepted, not delivered: watch for
+    /// rejects a duplicate instead of delivering twice. When such a retry is refused as a
+    /// duplicate `msgid` ([`Error::is_duplicate_msgid`]), the attempt whose answer was lost went
+    /// through, and the call succeeds with that `msgid`; a duplicate on a call's *first* attempt
+    /// (a `msgid` used by an earlier call) is returned as the error. A text over 2048 bytes or an
+    /// invalid `msgid` is refused before sending. Success means accepted, not delivered: watch for
     /// `msg_send_fail` events.
     pub async fn send_msg(&self, mut req: SendMsgRequest) -> Result<SendMsgResponse, Error> {
         ensure_msgid(&mut req.msgid)?;
         if let SendMessage::Text(text) = &req.message {
             check_text(&text.content)?;
         }
-        self.client.execute_with(&req, true).await
+        let msgid = req.msgid.clone().unwrap_or_default();
+        self.client.execute_send(&req, &msgid).await
     }
 
     /// [`send_msg`](Self::send_msg) after checking with `service_state/get` that the session accepts
@@ -136,7 +140,8 @@ impl MessageApi<'_> {
     }
 
     /// `send_msg_on_event` (§5.5): reply with a `welcome_code` or `msg_code`. A `msgid` is generated
-    /// when missing, so retries are safe as for [`send_msg`](Self::send_msg).
+    /// when missing, so retries are safe, and a retry refused as a duplicate `msgid` is success, as
+    /// for [`send_msg`](Self::send_msg).
     pub async fn send_msg_on_event(
         &self,
         mut req: SendMsgOnEventRequest,
@@ -145,7 +150,8 @@ impl MessageApi<'_> {
         if req.code.is_empty() {
             return Err(Error::invalid_argument("send_msg_on_event needs the event's code"));
         }
-        self.client.execute_with(&req, true).await
+        let msgid = req.msgid.clone().unwrap_or_default();
+        self.client.execute_send(&req, &msgid).await
     }
 
     /// `recall_msg` (§5.6): recall a message sent through the API within 2 minutes.
