@@ -32,10 +32,16 @@ async fn store(test: &str) -> Option<RedisTokenStore> {
         return None;
     }
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    let why = match tokio::time::timeout(Duration::from_secs(3), RedisTokenStore::connect(&url)).await {
+    Some(store_at(&url, test).await)
+}
+
+/// A store on the Redis at `url` with a prefix of the test's own. Panics when no Redis answers
+/// within 3 s.
+async fn store_at(url: &str, test: &str) -> RedisTokenStore {
+    let why = match tokio::time::timeout(Duration::from_secs(3), RedisTokenStore::connect(url)).await {
         Ok(Ok(store)) => {
             let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos();
-            return Some(store.with_prefix(format!("wxkf-test:{test}:{}:{nanos}:", std::process::id())));
+            return store.with_prefix(format!("wxkf-test:{test}:{}:{nanos}:", std::process::id()));
         }
         Ok(Err(e)) => e.to_string(),
         Err(_) => "connect timed out".to_owned(),
@@ -44,6 +50,14 @@ async fn store(test: &str) -> Option<RedisTokenStore> {
         "no Redis server answers at {url} ({why}): start one (`redis-server --save '' --port 6379`) or point \
          REDIS_URL at one; to skip the Redis tests on purpose set {SKIP_VAR}=1"
     );
+}
+
+/// Without a server these tests fail rather than pass: what `store` does when `WXKF_SKIP_REDIS` is
+/// not set (port 1 on localhost has no Redis).
+#[tokio::test]
+#[should_panic(expected = "no Redis server answers at redis://127.0.0.1:1")]
+async fn no_redis_server_is_a_failure_not_a_skip() {
+    store_at("redis://127.0.0.1:1", "no_server").await;
 }
 
 /// A second connection with the same prefix: what another process would have.

@@ -30,15 +30,20 @@ pub(crate) async fn redis(test: &str) -> Option<(redis::aio::ConnectionManager, 
     if skipped(test) {
         return None;
     }
-    let url = url();
+    Some(redis_at(&url(), test).await)
+}
+
+/// A connection to the Redis at `url` and a prefix of the test's own. Panics when no Redis
+/// answers within 3 s.
+pub(crate) async fn redis_at(url: &str, test: &str) -> (redis::aio::ConnectionManager, String) {
     let connect = async {
-        let client = redis::Client::open(url.as_str())?;
+        let client = redis::Client::open(url)?;
         redis::aio::ConnectionManager::new(client).await
     };
     let why = match tokio::time::timeout(Duration::from_secs(3), connect).await {
         Ok(Ok(conn)) => {
             let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos();
-            return Some((conn, format!("wxkf-test:{test}:{}:{nanos}:", std::process::id())));
+            return (conn, format!("wxkf-test:{test}:{}:{nanos}:", std::process::id()));
         }
         Ok(Err(e)) => e.to_string(),
         Err(_) => "connect timed out".to_owned(),
@@ -47,4 +52,12 @@ pub(crate) async fn redis(test: &str) -> Option<(redis::aio::ConnectionManager, 
         "no Redis server answers at {url} ({why}): start one (`redis-server --save '' --port 6379`) or point \
          REDIS_URL at one; to skip the Redis tests on purpose set {SKIP_VAR}=1"
     );
+}
+
+/// Without a server the Redis tests fail rather than pass: what `redis` does when `WXKF_SKIP_REDIS`
+/// is not set (port 1 on localhost has no Redis).
+#[tokio::test]
+#[should_panic(expected = "no Redis server answers at redis://127.0.0.1:1")]
+async fn no_redis_server_is_a_failure_not_a_skip() {
+    redis_at("redis://127.0.0.1:1", "no_server").await;
 }
