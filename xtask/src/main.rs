@@ -82,9 +82,7 @@ fn ci() -> Result<(), String> {
     run("cargo", &["test", "--workspace", "--doc", "--locked"])?;
     // the Redis stores (feature `redis`) against a real redis-server at REDIS_URL; without one the
     // tests fail (WXKF_SKIP_REDIS=1 skips them on purpose; CI never sets it)
-    if env::var("CI").as_deref() == Ok("true") && env::var_os("WXKF_SKIP_REDIS").is_some() {
-        return Err("WXKF_SKIP_REDIS is set under CI=true: CI runs the Redis tests, unset it".into());
-    }
+    redis_tests_required(env::var("CI").ok().as_deref(), env::var("WXKF_SKIP_REDIS").ok().as_deref())?;
     let redis = ["-p", "wxkf-client", "-p", "wxkf-bot", "--locked", "--features", "redis"];
     run("cargo", &[&["clippy", "--all-targets"][..], &redis, &["--", "-D", "warnings"]].concat())?;
     run("cargo", &[&["test", "--all-targets"][..], &redis].concat())?;
@@ -103,6 +101,16 @@ fn ci() -> Result<(), String> {
         fuzz(Some("20"))?;
     }
     Ok(())
+}
+
+/// Under `CI=true` the Redis tests must run: `WXKF_SKIP_REDIS` set at all is an error there.
+fn redis_tests_required(ci: Option<&str>, skip: Option<&str>) -> Result<(), String> {
+    match (ci, skip) {
+        (Some("true"), Some(value)) => {
+            Err(format!("WXKF_SKIP_REDIS={value} is set under CI=true: CI runs the Redis tests, unset it"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// `cargo xtask release-check`: see the `release` module.
@@ -228,4 +236,18 @@ fn bench(extra: &[String]) -> Result<(), String> {
     let mut args = vec!["bench", "--workspace"];
     args.extend(extra.iter().map(String::as_str));
     run("cargo", &args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ci_refuses_to_skip_the_redis_tests() {
+        assert!(redis_tests_required(Some("true"), Some("1")).unwrap_err().contains("unset it"));
+        assert!(redis_tests_required(Some("true"), Some("")).is_err());
+        assert!(redis_tests_required(Some("true"), None).is_ok());
+        assert!(redis_tests_required(None, Some("1")).is_ok());
+        assert!(redis_tests_required(Some("false"), Some("1")).is_ok());
+    }
 }
