@@ -75,6 +75,8 @@ fn run_in(dir: &Path, program: &str, args: &[&str], envs: &[(&str, &str)]) -> Re
 
 fn ci() -> Result<(), String> {
     check_layers()?;
+    // release-check's quick part first (versions, path dependencies); its packaging runs below
+    let metadata = check_release_versions()?;
     run("cargo", &["fmt", "--all", "--check"])?;
     run("cargo", &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"])?;
     run("cargo", &["test", "--workspace", "--all-targets", "--locked"])?;
@@ -94,8 +96,8 @@ fn ci() -> Result<(), String> {
         &["doc", "--workspace", "--no-deps", "--locked"],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
-    // versions, path dependencies and `cargo package` (a verified build of every crate)
-    release_check()?;
+    // the rest of release-check: `cargo package`, a verified build of every crate
+    package_workspace(&metadata)?;
     // In CI, also fuzz every parser briefly (locally: `cargo xtask fuzz [SECONDS]`).
     if env::var("CI").as_deref() == Ok("true") {
         fuzz(Some("20"))?;
@@ -115,6 +117,12 @@ fn redis_tests_required(ci: Option<&str>, skip: Option<&str>) -> Result<(), Stri
 
 /// `cargo xtask release-check`: see the `release` module.
 fn release_check() -> Result<(), String> {
+    let metadata = check_release_versions()?;
+    package_workspace(&metadata)
+}
+
+/// release-check's checks 1 to 3; returns `cargo metadata --no-deps` output for the packaging.
+fn check_release_versions() -> Result<serde_json::Value, String> {
     let started = Instant::now();
     let out = Command::new("cargo")
         .args(["metadata", "--format-version", "1", "--no-deps", "--locked"])
@@ -143,11 +151,16 @@ fn release_check() -> Result<(), String> {
         }
     }
     eprintln!("release-check: versions and path dependencies ok ({:.1}s)", started.elapsed().as_secs_f64());
+    Ok(metadata)
+}
+
+/// release-check's check 4: `cargo package` of every publishable crate.
+fn package_workspace(metadata: &serde_json::Value) -> Result<(), String> {
     // every publishable crate, verified: built from its .crate with its siblings from the packages
     // just made. --allow-dirty: this checks packaging, it does not publish.
     let mut args =
         vec!["package".to_owned(), "--workspace".into(), "--locked".into(), "--allow-dirty".into()];
-    for name in release::unpublishable_names(&metadata) {
+    for name in release::unpublishable_names(metadata) {
         args.extend(["--exclude".to_owned(), name]);
     }
     run("cargo", &args.iter().map(String::as_str).collect::<Vec<_>>())
