@@ -1,8 +1,16 @@
-//! Project automation, run as `cargo xtask <task>` (std only, so it builds in seconds).
+//! Project automation, run as `cargo xtask <task>` (std plus serde_json, toml and semver, so it
+//! builds in seconds).
 //!
 //! - `ci`: what CI runs — layering check, fmt check, clippy `-D warnings`, tests, the demo, rustdoc
-//!   `-D warnings`, and the `redis` feature's tests against a real redis-server (`REDIS_URL`);
-//!   with `CI=true` also every fuzz target for 20 s.
+//!   `-D warnings`, the `redis` feature's tests against a real redis-server (`REDIS_URL`; they fail
+//!   without one unless `WXKF_SKIP_REDIS=1`, which CI never sets), and `release-check`; with
+//!   `CI=true` also every fuzz target for 20 s.
+//! - `release-check`: every publishable crate has its own version, every path dependency a
+//!   version requirement, every crate changed since its last release a higher version, and
+//!   `cargo package --workspace` succeeds. What "last release" means (git tags
+//!   `NAME-vVERSION`, else the record `xtask/releases.toml`) is in the `release` module and in
+//!   CONTRIBUTING.md. cargo-semver-checks is not run: it is a ~400-crate build, too heavy for the
+//!   2-core machines (CONTRIBUTING.md).
 //! - `fuzz [SECONDS]`: every cargo-fuzz target for a bounded time each (installs cargo-fuzz and a
 //!   nightly-free toolchain setting as needed).
 //! - `bench`: the criterion benches.
@@ -12,6 +20,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
+mod release;
+
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
@@ -19,8 +29,9 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz(args.get(1).map(String::as_str)),
         Some("bench") => bench(&args[1..]),
         Some("layers") => check_layers(),
+        Some("release-check") => release_check(),
         _ => {
-            eprintln!("usage: cargo xtask <ci | fuzz [SECONDS] | bench [ARGS] | layers>");
+            eprintln!("usage: cargo xtask <ci | fuzz [SECONDS] | bench [ARGS] | layers | release-check>");
             return ExitCode::from(2);
         }
     };
@@ -64,13 +75,16 @@ fn run_in(dir: &Path, program: &str, args: &[&str], envs: &[(&str, &str)]) -> Re
 
 fn ci() -> Result<(), String> {
     check_layers()?;
+    // release-check's quick part first (versions, path dependencies); its packaging runs below
+    let metadata = check_release_versions()?;
     run("cargo", &["fmt", "--all", "--check"])?;
     run("cargo", &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"])?;
     run("cargo", &["test", "--workspace", "--all-targets", "--locked"])?;
     // doc tests are not part of --all-targets
     run("cargo", &["test", "--workspace", "--doc", "--locked"])?;
     // the Redis stores (feature `redis`) against a real redis-server at REDIS_URL; without one the
-    // tests say so and pass locally, and fail with CI=true
+    // tests fail (WXKF_SKIP_REDIS=1 skips them on purpose; CI never sets it)
+    redis_tests_required(env::var("CI").ok().as_deref(), env::var("WXKF_SKIP_REDIS").ok().as_deref())?;
     let redis = ["-p", "wxkf-client", "-p", "wxkf-bot", "--locked", "--features", "redis"];
     run("cargo", &[&["clippy", "--all-targets"][..], &redis, &["--", "-D", "warnings"]].concat())?;
     run("cargo", &[&["test", "--all-targets"][..], &redis].concat())?;
@@ -82,11 +96,74 @@ fn ci() -> Result<(), String> {
         &["doc", "--workspace", "--no-deps", "--locked"],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
+    // the rest of release-check: `cargo package`, a verified build of every crate
+    package_workspace(&metadata)?;
     // In CI, also fuzz every parser briefly (locally: `cargo xtask fuzz [SECONDS]`).
     if env::var("CI").as_deref() == Ok("true") {
         fuzz(Some("20"))?;
     }
     Ok(())
+}
+
+/// Under `CI=true` the Redis tests must run: `WXKF_SKIP_REDIS` set at all is an error there.
+fn redis_tests_required(ci: Option<&str>, skip: Option<&str>) -> Result<(), String> {
+    match (ci, skip) {
+        (Some("true"), Some(value)) => {
+            Err(format!("WXKF_SKIP_REDIS={value} is set under CI=true: CI runs the Redis tests, unset it"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `cargo xtask release-check`: see the `release` module.
+fn release_check() -> Result<(), String> {
+    let metadata = check_release_versions()?;
+    package_workspace(&metadata)
+}
+
+/// release-check's checks 1 to 3; returns `cargo metadata --no-deps` output for the packaging.
+fn check_release_versions() -> Result<serde_json::Value, String> {
+    let started = Instant::now();
+    let out = Command::new("cargo")
+        .args(["metadata", "--format-version", "1", "--no-deps", "--locked"])
+        .current_dir(root())
+        .output()
+        .map_err(|e| format!("could not start cargo metadata: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("cargo metadata printed no JSON: {e}"))?;
+    // cargo reports absolute paths; compare them with the root cargo itself saw
+    let workspace_root = metadata["workspace_root"].as_str().map(PathBuf::from).unwrap_or_else(root);
+    match release::check_versions(&workspace_root, &metadata) {
+        Ok(lines) => {
+            for line in lines {
+                eprintln!("release-check: {line}");
+            }
+        }
+        Err(problems) => {
+            return Err(format!(
+                "release-check found {} problem(s):\n- {}",
+                problems.len(),
+                problems.join("\n- ")
+            ));
+        }
+    }
+    eprintln!("release-check: versions and path dependencies ok ({:.1}s)", started.elapsed().as_secs_f64());
+    Ok(metadata)
+}
+
+/// release-check's check 4: `cargo package` of every publishable crate.
+fn package_workspace(metadata: &serde_json::Value) -> Result<(), String> {
+    // every publishable crate, verified: built from its .crate with its siblings from the packages
+    // just made. --allow-dirty: this checks packaging, it does not publish.
+    let mut args =
+        vec!["package".to_owned(), "--workspace".into(), "--locked".into(), "--allow-dirty".into()];
+    for name in release::unpublishable_names(metadata) {
+        args.extend(["--exclude".to_owned(), name]);
+    }
+    run("cargo", &args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 /// Crates in layer order: a crate may depend only on crates listed before it.
@@ -172,4 +249,18 @@ fn bench(extra: &[String]) -> Result<(), String> {
     let mut args = vec!["bench", "--workspace"];
     args.extend(extra.iter().map(String::as_str));
     run("cargo", &args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ci_refuses_to_skip_the_redis_tests() {
+        assert!(redis_tests_required(Some("true"), Some("1")).unwrap_err().contains("unset it"));
+        assert!(redis_tests_required(Some("true"), Some("")).is_err());
+        assert!(redis_tests_required(Some("true"), None).is_ok());
+        assert!(redis_tests_required(None, Some("1")).is_ok());
+        assert!(redis_tests_required(Some("false"), Some("1")).is_ok());
+    }
 }

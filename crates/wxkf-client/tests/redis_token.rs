@@ -1,7 +1,8 @@
 //! [`RedisTokenStore`] against a real Redis server (`REDIS_URL`, default `redis://127.0.0.1:6379`):
 //! compare-and-set-if-newer, compare-and-delete, and several clients sharing one token.
 //!
-//! With no server answering, each test prints a note and passes, unless `CI=true`: then it fails.
+//! With no server answering, each test fails. `WXKF_SKIP_REDIS=1` skips them on purpose (each prints
+//! a note and passes without connecting); CI never sets it.
 
 #![cfg(feature = "redis")]
 #![allow(clippy::unwrap_used)]
@@ -20,30 +21,43 @@ use wxkf_client::{
 };
 use wxkf_types::Endpoint;
 
-/// A store with a prefix no other test (or earlier run) uses, or `None` when no Redis answers
-/// outside CI.
+/// The variable that skips these tests on purpose, when set to `1` (CI never sets it).
+const SKIP_VAR: &str = "WXKF_SKIP_REDIS";
+
+/// A store with a prefix no other test (or earlier run) uses; `None` only when skipped with
+/// `WXKF_SKIP_REDIS=1`. Panics when no Redis answers within 3 s.
 async fn store(test: &str) -> Option<RedisTokenStore> {
+    if std::env::var(SKIP_VAR).as_deref() == Ok("1") {
+        eprintln!("note: {test} skipped: {SKIP_VAR}=1");
+        return None;
+    }
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    let connected = tokio::time::timeout(Duration::from_secs(3), RedisTokenStore::connect(&url)).await;
-    match connected {
+    Some(store_at(&url, test).await)
+}
+
+/// A store on the Redis at `url` with a prefix of the test's own. Panics when no Redis answers
+/// within 3 s.
+async fn store_at(url: &str, test: &str) -> RedisTokenStore {
+    let why = match tokio::time::timeout(Duration::from_secs(3), RedisTokenStore::connect(url)).await {
         Ok(Ok(store)) => {
             let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos();
-            Some(store.with_prefix(format!("wxkf-test:{test}:{}:{nanos}:", std::process::id())))
+            return store.with_prefix(format!("wxkf-test:{test}:{}:{nanos}:", std::process::id()));
         }
-        failed => {
-            let why = match failed {
-                Ok(Err(e)) => e.to_string(),
-                _ => "connect timed out".to_owned(),
-            };
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!(
-                    "CI=true but no Redis server answers at {url} ({why}); start redis-server or set REDIS_URL"
-                );
-            }
-            eprintln!("note: skipping {test}: no Redis server at {url} ({why})");
-            None
-        }
-    }
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "connect timed out".to_owned(),
+    };
+    panic!(
+        "no Redis server answers at {url} ({why}): start one (`redis-server --save '' --port 6379`) or point \
+         REDIS_URL at one; to skip the Redis tests on purpose set {SKIP_VAR}=1"
+    );
+}
+
+/// Without a server these tests fail rather than pass: what `store` does when `WXKF_SKIP_REDIS` is
+/// not set (port 1 on localhost has no Redis).
+#[tokio::test]
+#[should_panic(expected = "no Redis server answers at redis://127.0.0.1:1")]
+async fn no_redis_server_is_a_failure_not_a_skip() {
+    store_at("redis://127.0.0.1:1", "no_server").await;
 }
 
 /// A second connection with the same prefix: what another process would have.

@@ -1,6 +1,7 @@
 //! Completeness: every endpoint of the Kf API reference has a row in `ENDPOINTS` (method, path,
 //! request type, response type) and request/response fixtures. The client crate walks the same
-//! table to prove every row has a method.
+//! table to prove every row has a method. A row is marked unsafe to repeat exactly when the
+//! reference says a repeated call would act twice (send a message, add an object, issue a code).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -80,18 +81,145 @@ fn every_row_is_consistent_and_has_fixtures() {
     }
 }
 
+/// Each endpoint's part of the reference: from the line naming `GET`/`POST` and its path (a
+/// heading or a bullet) to the next such line or the next `##`/`###` heading.
+fn reference_sections(text: &str) -> BTreeMap<String, String> {
+    let mut sections = BTreeMap::new();
+    let mut current: Option<(String, String)> = None;
+    for line in text.lines() {
+        let named = ["GET", "POST"].iter().find_map(|method| {
+            let at = line.find(&format!("{method} `/cgi-bin/"))?;
+            let rest = &line[at + method.len() + 2..];
+            Some(
+                rest.chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || "/_-".contains(*c))
+                    .collect::<String>(),
+            )
+        });
+        let heading = line.starts_with("## ") || line.starts_with("### ");
+        if named.is_some() || heading {
+            if let Some((path, body)) = current.take() {
+                sections.insert(path, body);
+            }
+        }
+        if let Some(path) = named {
+            current = Some((path, String::new()));
+        }
+        if let Some((_, body)) = current.as_mut() {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    if let Some((path, body)) = current {
+        sections.insert(path, body);
+    }
+    sections
+}
+
+/// The fields a section's `Response` sentences name first ("Response: `open_kfid` (string)",
+/// "Response `group_id`.", "* Response: `type`, …").
+fn response_fields(section: &str) -> Vec<String> {
+    section
+        .match_indices("Response")
+        .filter_map(|(at, word)| {
+            let rest = section[at + word.len()..].trim_start_matches(':').trim_start();
+            let name = rest.strip_prefix('`')?;
+            Some(name.chars().take_while(|c| *c != '`' && *c != '[').collect())
+        })
+        .collect()
+}
+
+/// Why a call is unsafe to repeat, by what its reference section says a call does: a repeat after
+/// a lost answer would do it twice. Empty when the reference gives no such reason.
+fn repeat_hazards(path: &str, section: &str, codes_single_use: bool) -> Vec<&'static str> {
+    let mut why = Vec::new();
+    // it sends the customer a message (a required `msgtype` request field; request tables have a
+    // `req` column, the tables of received messages do not): a repeat sends it again and spends
+    // another of the 5 replies
+    if section.lines().any(|l| l.trim_start().starts_with("| `msgtype` | string | yes |")) {
+        why.push("sends a message");
+    }
+    // it adds an object and answers with the new object's id: a repeat adds a second one
+    let verb = path.rsplit('/').next().unwrap_or("");
+    let adds = verb == "add" || verb.starts_with("add_");
+    let first = response_fields(section).into_iter().next().unwrap_or_default();
+    if adds && (first.ends_with("_id") || first == "open_kfid") {
+        why.push("creates an object with a new id");
+    }
+    // it issues a single-use code (`msg_code`): a repeat issues another or fails
+    if codes_single_use && response_fields(section).iter().any(|f| f == "msg_code") {
+        why.push("issues a single-use msg_code");
+    }
+    why
+}
+
 #[test]
-fn only_the_documented_calls_are_marked_unsafe_to_repeat() {
-    let unsafe_to_repeat: Vec<&str> = ENDPOINTS.iter().filter(|e| !e.idempotent).map(|e| e.path).collect();
+fn exactly_the_calls_the_reference_says_would_act_twice_are_marked_unsafe_to_repeat() {
+    let text = reference_text();
+    let sections = reference_sections(&text);
+    assert!(sections.len() >= 30, "split only {} endpoint sections from kf-api.md", sections.len());
+    // §5.5: the codes `send_msg_on_event` takes are single use
+    let on_event = &sections["/cgi-bin/kf/send_msg_on_event"];
+    let codes_single_use = on_event.lines().any(|l| l.starts_with("| `code` |") && l.contains("Single use"));
+    assert!(codes_single_use, "kf-api.md §5.5 no longer says the event codes are single use");
+
+    let mut hazards: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (path, section) in &sections {
+        let why = repeat_hazards(path, section, codes_single_use);
+        if !why.is_empty() {
+            hazards.insert(path.as_str(), why);
+        }
+    }
+    // every rule finds something in the reference, so a parse that finds nothing cannot pass
+    for rule in ["sends a message", "creates an object with a new id", "issues a single-use msg_code"] {
+        assert!(hazards.values().flatten().any(|w| *w == rule), "no endpoint {rule}: is kf-api.md parsed?");
+    }
+    for e in ENDPOINTS {
+        let why = hazards.get(e.path);
+        assert_eq!(
+            e.idempotent,
+            why.is_none(),
+            "{} is marked {}, but the reference says: {}",
+            e.path,
+            if e.idempotent { "safe to repeat" } else { "unsafe to repeat" },
+            why.map(|w| w.join(", ")).unwrap_or_else(|| "nothing a repeat would do twice".into())
+        );
+    }
+    for path in hazards.keys() {
+        assert!(ENDPOINTS.iter().any(|e| e.path == *path), "{path} has no row");
+    }
+}
+
+#[test]
+fn the_reference_sections_and_their_responses_are_read_as_written() {
+    let sections = reference_sections(&reference_text());
     assert_eq!(
-        unsafe_to_repeat,
-        [
-            "/cgi-bin/kf/account/add",
-            "/cgi-bin/kf/service_state/trans",
-            "/cgi-bin/kf/send_msg",
-            "/cgi-bin/kf/send_msg_on_event",
-            "/cgi-bin/kf/knowledge/add_group",
-            "/cgi-bin/kf/knowledge/add_intent",
-        ]
+        response_fields(&sections["/cgi-bin/kf/account/add"]).first().map(String::as_str),
+        Some("open_kfid")
     );
+    assert_eq!(response_fields(&sections["/cgi-bin/kf/knowledge/add_group"]), ["group_id"]);
+    assert_eq!(response_fields(&sections["/cgi-bin/kf/knowledge/add_intent"]), ["intent_id"]);
+    assert_eq!(
+        response_fields(&sections["/cgi-bin/kf/servicer/add"]).first().map(String::as_str),
+        Some("result_list")
+    );
+    assert_eq!(response_fields(&sections["/cgi-bin/media/upload"]).first().map(String::as_str), Some("type"));
+    // a bullet's section ends at the next bullet; a heading's at the next heading
+    assert!(!sections["/cgi-bin/kf/knowledge/add_group"].contains("del_group"));
+    assert!(sections["/cgi-bin/kf/sync_msg"].contains("#### Common fields"));
+    assert!(!sections["/cgi-bin/kf/service_state/trans"].contains("sync_msg"));
+    // the rules on made-up sections
+    let add = "* POST `/cgi-bin/kf/x/add` — `name`. Response `x_id`.\n";
+    assert_eq!(repeat_hazards("/cgi-bin/kf/x/add", add, true), ["creates an object with a new id"]);
+    assert!(repeat_hazards("/cgi-bin/kf/x/list", "Response `x_id`.\n", true).is_empty());
+    assert!(repeat_hazards("/cgi-bin/kf/x/add", "Response `result_list[]`\n", true).is_empty());
+    let send = "| `msgtype` | string | yes | type |\nResponse: `msgid`\n";
+    assert_eq!(repeat_hazards("/cgi-bin/kf/x/send", send, true), ["sends a message"]);
+    let received = "| `msgtype` | string | selects the payload |\n";
+    assert!(repeat_hazards("/cgi-bin/kf/x/sync", received, true).is_empty());
+    assert_eq!(
+        repeat_hazards("/cgi-bin/kf/x/trans", "Response: `msg_code` (string)\n", true),
+        ["issues a single-use msg_code"]
+    );
+    assert!(repeat_hazards("/cgi-bin/kf/x/trans", "Response: `msg_code` (string)\n", false).is_empty());
 }
