@@ -337,7 +337,7 @@ async fn a_lost_answer_does_not_undo_a_transfer() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_bot_answers_once_when_its_sends_answer_is_lost() {
-    use wxkf_axum::bot::{Bot, HandlerError, MemoryCursorStore, ReplyContext, handler_fn};
+    use wxkf_axum::bot::{Bot, HandlerError, ReplyContext, handler_fn};
     use wxkf_axum::{CallbackConfig, bot_router};
     use wxkf_crypto::{CallbackCrypto, generate_credentials};
 
@@ -356,7 +356,7 @@ async fn the_bot_answers_once_when_its_sends_answer_is_lost() {
         }
         Ok::<(), HandlerError>(())
     });
-    let bot = Bot::builder(client, handler).cursor_store_arc(Arc::new(MemoryCursorStore::default())).build();
+    let bot = Bot::builder(client, handler).memory_store().build().expect("valid bot config");
     let app = bot_router(CallbackConfig::new(crypto), bot.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
