@@ -53,7 +53,7 @@ impl MemoryBudgets {
         let entry = map
             .entry((open_kfid.to_owned(), external_userid.to_owned()))
             .or_insert(Budget { remaining: 0, expires_at: 0 });
-        let expires_at = send_time + REPLY_WINDOW_SECS;
+        let expires_at = send_time.saturating_add(REPLY_WINDOW_SECS);
         // `>=`: send_time has one-second resolution, and every new customer message renews the
         // five replies, also one sent in the same second as the last
         if expires_at >= entry.expires_at {
