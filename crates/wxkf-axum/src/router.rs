@@ -232,10 +232,16 @@ where
 }
 
 /// The callback route wired to `bot`: `kf_msg_or_event` starts a pull; other events are logged
-/// at debug level and dropped (see [`bot_router_with`] to receive them). Once the bot shuts
-/// down, POSTs get 503 so that WeCom delivers them again (to this server restarted, or another).
-/// A bot with a coordinator (several instances) records the callback in the shared store before
-/// answering `success`, and answers 503 if it cannot ([`Bot::dispatch_recorded`]).
+/// at debug level and dropped (see [`bot_router_with`] to receive them). A bot with a
+/// coordinator (several instances) records the callback in the shared store before answering
+/// `success` ([`Bot::dispatch_recorded`]); if the store does not answer, this instance pulls
+/// itself, retrying until it does, and still answers `success`.
+///
+/// WeCom delivers a callback again only after a connection failure or a timeout, never after an
+/// HTTP error status (kf-api.md §12). So once the bot shuts down, POSTs get 503 and are *not*
+/// delivered again: their messages are pulled by the bot's start-up pull of every known account
+/// when it starts again, or by another instance's reconcile pull
+/// ([`BotConfig::reconcile_interval`](wxkf_bot::BotConfig::reconcile_interval)).
 pub fn bot_router<S>(config: CallbackConfig, bot: Bot) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
@@ -422,7 +428,9 @@ async fn receive_inner(shared: &Shared, raw: Option<String>, req: Request) -> Re
     let event =
         CallbackEvent::parse(&plaintext).map_err(|e| reject(StatusCode::BAD_REQUEST, "bad event", &e))?;
     if !(shared.accepting)() {
-        return Err(reject(StatusCode::SERVICE_UNAVAILABLE, "shutting down", &"WeCom will deliver it again"));
+        // WeCom does not deliver it again after an HTTP error: the start-up pull of the next
+        // start, or another instance's reconcile pull, gets its messages
+        return Err(reject(StatusCode::SERVICE_UNAVAILABLE, "shutting down", &"pulled at the next start"));
     }
     if let (Some(bot), CallbackEvent::KfMsgOrEvent { .. }) = (&shared.bot, &event) {
         match bot.dispatch_recorded(&event).await {
@@ -430,13 +438,15 @@ async fn receive_inner(shared: &Shared, raw: Option<String>, req: Request) -> Re
                 return Err(reject(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "shutting down",
-                    &"WeCom will deliver it again",
+                    &"pulled at the next start",
                 ));
             }
             Ok(d) => debug!(dispatch = ?d, "kf_msg_or_event"),
-            // not recorded anywhere: an error makes WeCom deliver it again (here or elsewhere)
+            // not recorded in the shared store: WeCom would not deliver it again after an error
+            // status, so this instance pulls it (retrying until the store answers)
             Err(e) => {
-                return Err(reject(StatusCode::SERVICE_UNAVAILABLE, "not recorded", &ErrorChain(&e)));
+                warn!(error = %ErrorChain(&e), "callback not recorded in the coordinator; pulling it from this instance");
+                bot.dispatch(&event);
             }
         }
         return Ok(plain("success"));

@@ -606,54 +606,79 @@ async fn an_image_reply_is_uploaded_then_sent() {
 
 // ---- several instances: a coordinator shared by the runtimes (docs/scaling.md) ----
 
-/// A coordinator whose store is down.
-struct Unreachable;
+/// A coordinator whose store is down until `up` is set.
+#[derive(Default)]
+struct FlakyStore {
+    up: std::sync::atomic::AtomicBool,
+    store: wxkf_bot::MemoryCoordinator,
+}
 
-fn down<T>() -> std::io::Result<T> {
-    Err(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "store down"))
+impl FlakyStore {
+    fn check(&self) -> std::io::Result<()> {
+        if self.up.load(Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "store down"))
+        }
+    }
 }
 
 #[async_trait]
-impl wxkf_bot::Coordinator for Unreachable {
-    async fn mark_pending(&self, _: &str, _: &wxkf_bot::PendingPull) -> std::io::Result<()> {
-        down()
+impl wxkf_bot::Coordinator for FlakyStore {
+    async fn mark_pending(&self, k: &str, p: &wxkf_bot::PendingPull) -> std::io::Result<()> {
+        self.check()?;
+        self.store.mark_pending(k, p).await
     }
-    async fn pending(&self, _: &str) -> std::io::Result<Option<wxkf_bot::PendingPull>> {
-        down()
+    async fn pending(&self, k: &str) -> std::io::Result<Option<wxkf_bot::PendingPull>> {
+        self.check()?;
+        self.store.pending(k).await
     }
-    async fn clear_pending(&self, _: &str, _: &wxkf_bot::PendingPull) -> std::io::Result<bool> {
-        down()
+    async fn clear_pending(&self, k: &str, p: &wxkf_bot::PendingPull) -> std::io::Result<bool> {
+        self.check()?;
+        self.store.clear_pending(k, p).await
     }
     async fn pending_accounts(&self) -> std::io::Result<Vec<String>> {
-        down()
+        self.check()?;
+        self.store.pending_accounts().await
     }
-    async fn try_lease(&self, _: &str, _: &str, _: Duration) -> std::io::Result<wxkf_bot::LeaseAttempt> {
-        down()
+    async fn try_lease(&self, k: &str, o: &str, ttl: Duration) -> std::io::Result<wxkf_bot::LeaseAttempt> {
+        self.check()?;
+        self.store.try_lease(k, o, ttl).await
     }
-    async fn renew_lease(&self, _: &str, _: &str, _: Duration) -> std::io::Result<bool> {
-        down()
+    async fn renew_lease(&self, k: &str, o: &str, ttl: Duration) -> std::io::Result<bool> {
+        self.check()?;
+        self.store.renew_lease(k, o, ttl).await
     }
-    async fn release_lease(&self, _: &str, _: &str) -> std::io::Result<bool> {
-        down()
+    async fn release_lease(&self, k: &str, o: &str) -> std::io::Result<bool> {
+        self.check()?;
+        self.store.release_lease(k, o).await
     }
 }
 
+/// WeCom does not deliver a callback again after an HTTP error status, so a callback the shared
+/// store cannot record is answered `success` and pulled by this instance once the store is back.
 #[tokio::test]
-async fn a_callback_that_cannot_be_recorded_gets_503_so_wecom_delivers_it_again() {
+async fn a_callback_that_cannot_be_recorded_is_pulled_by_this_instance_once_the_store_answers() {
+    use wxkf_bot::Coordinator;
     let pages = Pages::default();
     pages.set("", "c1", false, vec![text("m1", "hello")]);
     let server = mock_api(&pages).await;
-    let bot = Bot::builder(client(&server), Recorder::default())
-        .cursor_store(MemoryCursorStore::default())
-        .coordinator(Unreachable)
+    let coordinator = Arc::new(FlakyStore::default());
+    let recorder = Recorder::default();
+    let bot = Bot::builder(client(&server), recorder.clone())
+        .coordinator(coordinator.clone() as Arc<dyn Coordinator>)
         .memory_store()
+        .config(BotConfig::default().with_pull_retry(Duration::from_millis(50), Duration::from_millis(200)))
         .build()
         .expect("valid bot config");
     let resp = app(&bot).oneshot(callback_request(KFID)).await.unwrap();
-    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(resp.status(), StatusCode::OK, "an error status would lose the callback for good");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(pages.calls.load(Ordering::SeqCst), 0, "pulled without the lease while the store was down");
+    coordinator.up.store(true, Ordering::SeqCst);
     bot.idle().await;
-    assert_eq!(pages.calls.load(Ordering::SeqCst), 0, "nothing pulled without the shared record");
+    assert_eq!(*recorder.customer.lock().unwrap(), ["m1"]);
+    assert_eq!(sent_texts(&server).await, [("wmCUST".to_owned(), "echo: hello".to_owned())]);
 }
 
 #[tokio::test]

@@ -312,8 +312,13 @@ impl Account {
             return outcome.map(|()| if self.in_flight_cap { Round::Again } else { Round::Done });
         };
         let outcome = self.coordinated(&coordinator, &wake).await;
-        if outcome.is_err() {
-            self.want = true;
+        match &outcome {
+            Err(_) | Ok(Round::Wait(_)) => {
+                // what woke us still stands for the next try
+                self.wake.get_or_insert(wake);
+                self.want = true;
+            }
+            Ok(_) => {}
         }
         outcome
     }

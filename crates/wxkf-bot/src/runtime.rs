@@ -543,9 +543,10 @@ impl Bot {
                     inner.schedule(&open_kfid, "", create_time);
                 }
                 Err(e) => {
-                    warn!(open_kfid = %open_kfid, error = %crate::error::chain(&e), "could not record the callback in the coordinator; the next reconcile pull picks it up");
-                    // pull anyway: the lease still keeps it to one instance at a time
-                    inner.schedule(&open_kfid, "", create_time);
+                    warn!(open_kfid = %open_kfid, error = %crate::error::chain(&e), "could not record the callback in the coordinator; this instance pulls once the coordinator answers again");
+                    // pull anyway, without a mark to wait for; the lease still keeps it to one
+                    // instance at a time, and the pull is retried with backoff until it answers
+                    inner.schedule_unmarked(&open_kfid, create_time);
                 }
             }
             drop(guard);
@@ -555,8 +556,9 @@ impl Bot {
 
     /// Like [`dispatch`](Self::dispatch), but returns only once the callback is recorded where
     /// every instance sees it (with a [`Coordinator`]: marked in the shared store). An error
-    /// means it was not; the runtime's reconcile pull ([`BotConfig::reconcile_interval`]) still
-    /// picks the messages up. Without a coordinator it is the same as `dispatch`.
+    /// means it was not; call [`dispatch`](Self::dispatch) then, which makes this instance pull
+    /// (retrying until the coordinator answers), as `wxkf-axum`'s `bot_router` does. Without a
+    /// coordinator it is the same as `dispatch`.
     pub async fn dispatch_recorded(&self, event: &CallbackEvent) -> Result<Dispatch, BotError> {
         let Some(coordinator) = &self.inner.coordinator else { return Ok(self.dispatch(event)) };
         match event {

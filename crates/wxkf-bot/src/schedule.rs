@@ -42,6 +42,12 @@ impl Inner {
         self.schedule_wake(open_kfid, "", 0, true)
     }
 
+    /// Wakes `open_kfid` for a callback that could not be marked in the coordinator: pulls
+    /// without waiting for a mark.
+    pub(crate) fn schedule_unmarked(self: &Arc<Self>, open_kfid: &str, create_time: u64) -> Dispatch {
+        self.schedule_wake(open_kfid, "", create_time, true)
+    }
+
     fn schedule_wake(
         self: &Arc<Self>,
         open_kfid: &str,
