@@ -29,10 +29,10 @@ impl Handler for Echo {
     }
 
     async fn on_event(&self, ctx: &ReplyContext, _msg: &Message, event: &Event) -> Result<(), HandlerError> {
-        if let Event::EnterSession(_) = event {
-            if ctx.welcome_code().is_some() {
-                ctx.send_welcome_text(WELCOME).await?;
-            }
+        if let Event::EnterSession(_) = event
+            && ctx.welcome_code().is_some()
+        {
+            ctx.send_welcome_text(WELCOME).await?;
         }
         Ok(())
     }

@@ -119,10 +119,10 @@ async fn run_lane(inner: Arc<Inner>, key: LaneKey) {
     struct Restart(Option<(Arc<Inner>, LaneKey)>);
     impl Drop for Restart {
         fn drop(&mut self) {
-            if let Some((inner, key)) = self.0.take() {
-                if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                    rt.spawn(async move { run_lane(inner, key).await });
-                }
+            if let Some((inner, key)) = self.0.take()
+                && let Ok(rt) = tokio::runtime::Handle::try_current()
+            {
+                rt.spawn(async move { run_lane(inner, key).await });
             }
         }
     }

@@ -58,10 +58,10 @@ impl Watermark {
     /// Pops the pages that are wholly done from the front.
     pub(crate) fn advance(&mut self) {
         while let Some((_, 0, _)) = self.pages.front() {
-            if let Some((_, _, cursor)) = self.pages.pop_front() {
-                if !cursor.is_empty() {
-                    self.advanced = Some(cursor);
-                }
+            if let Some((_, _, cursor)) = self.pages.pop_front()
+                && !cursor.is_empty()
+            {
+                self.advanced = Some(cursor);
             }
         }
     }
@@ -192,13 +192,14 @@ pub(crate) async fn account_loop(inner: Arc<Inner>, open_kfid: String, notify: A
             a.want = false;
         }
         if !a.want && a.retry_at.is_none() && a.watermark.is_empty() {
-            if let Some(mark) = a.pulled_mark.take() {
-                if a.lease.as_ref().is_some_and(HeldLease::is_held) && !a.clear_mark(&mark).await && !closing
-                {
-                    // a newer mark came in meanwhile
-                    a.want = true;
-                    continue;
-                }
+            if let Some(mark) = a.pulled_mark.take()
+                && a.lease.as_ref().is_some_and(HeldLease::is_held)
+                && !a.clear_mark(&mark).await
+                && !closing
+            {
+                // a newer mark came in meanwhile
+                a.want = true;
+                continue;
             }
             if let Some(lease) = a.lease.take() {
                 lease.release().await;

@@ -282,19 +282,20 @@ async fn check_get(http: &reqwest::Client, url: &str, crypto: &CallbackCrypto, w
     }
     // refused or wrong: does the route work when echostr holds no '+'?
     let plain = verify_once(http, url, crypto, false, within).await;
-    if let Ok((probe2, Ok(answer2))) = plain {
-        if answer2.status == 200 && answer2.body == probe2.echo {
-            return Check::fail(
-                GET,
-                format!(
-                    "HTTP {} ({}) when echostr contains '+', but echoed when it does not",
-                    answer.status,
-                    excerpt(&answer.body)
-                ),
-                "a proxy or framework rewrites '+' (to a space, or decodes the query twice): pass the query \
+    if let Ok((probe2, Ok(answer2))) = plain
+        && answer2.status == 200
+        && answer2.body == probe2.echo
+    {
+        return Check::fail(
+            GET,
+            format!(
+                "HTTP {} ({}) when echostr contains '+', but echoed when it does not",
+                answer.status,
+                excerpt(&answer.body)
+            ),
+            "a proxy or framework rewrites '+' (to a space, or decodes the query twice): pass the query \
                  through unchanged and decode it exactly once; a space in echostr stands for '+'",
-            );
-        }
+        );
     }
     if answer.status == 200 {
         return Check::fail(

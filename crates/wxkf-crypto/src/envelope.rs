@@ -155,10 +155,10 @@ fn parse_xml(s: &str) -> Result<Envelope<'_>, Error> {
             if depth == 0 && !raw.trim().is_empty() {
                 return Err(Error::InvalidEnvelope { reason: "text outside the root element" });
             }
-            if depth == 2 {
-                if let Some((Some(_), text)) = current.as_mut() {
-                    append(text, unescape_xml(raw)?);
-                }
+            if depth == 2
+                && let Some((Some(_), text)) = current.as_mut()
+            {
+                append(text, unescape_xml(raw)?);
             }
             pos = end;
             continue;
@@ -170,10 +170,10 @@ fn parse_xml(s: &str) -> Result<Envelope<'_>, Error> {
                 if depth == 0 {
                     return Err(Error::InvalidEnvelope { reason: "text outside the root element" });
                 }
-                if depth == 2 {
-                    if let Some((_, text)) = current.as_mut() {
-                        append(text, Cow::Borrowed(&s[start..end]));
-                    }
+                if depth == 2
+                    && let Some((_, text)) = current.as_mut()
+                {
+                    append(text, Cow::Borrowed(&s[start..end]));
                 }
                 pos = end + 3;
             }

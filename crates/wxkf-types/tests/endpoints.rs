@@ -97,10 +97,10 @@ fn reference_sections(text: &str) -> BTreeMap<String, String> {
             )
         });
         let heading = line.starts_with("## ") || line.starts_with("### ");
-        if named.is_some() || heading {
-            if let Some((path, body)) = current.take() {
-                sections.insert(path, body);
-            }
+        if (named.is_some() || heading)
+            && let Some((path, body)) = current.take()
+        {
+            sections.insert(path, body);
         }
         if let Some(path) = named {
             current = Some((path, String::new()));
