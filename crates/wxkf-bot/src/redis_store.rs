@@ -174,19 +174,6 @@ return 0
     )
 });
 
-/// Frees the lease only if `ARGV[1]` holds it.
-static RELEASE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  return 1
-end
-return 0
-",
-    )
-});
-
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }
@@ -300,7 +287,7 @@ impl Coordinator for RedisCoordinator {
 
     async fn release_lease(&self, open_kfid: &str, owner: &str) -> io::Result<bool> {
         let mut conn = self.conn.clone();
-        RELEASE
+        wxkf_client::redis_store::COMPARE_AND_DELETE
             .key(self.lease_key(open_kfid))
             .arg(owner)
             .invoke_async::<i64>(&mut conn)

@@ -59,8 +59,11 @@ return 0
     )
 });
 
-/// Deletes the lock key only if this owner (`ARGV[1]`) still holds it.
-static UNLOCK: LazyLock<Script> = LazyLock::new(|| {
+/// Deletes `KEYS[1]` only if its value is still `ARGV[1]` (the owner who set it); answers 1 if it
+/// did. The one owner-checked release of the workspace: the token refresh lock here and the pull
+/// lease of `wxkf-bot` both use it.
+#[doc(hidden)]
+pub static COMPARE_AND_DELETE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -229,7 +232,7 @@ impl TokenStore for RedisTokenStore {
             }
             Ok(RefreshLockAttempt::Acquired(RefreshLease::new(async move {
                 let released: Result<i64, _> =
-                    UNLOCK.key(&lock_key).arg(&owner).invoke_async(&mut conn).await;
+                    COMPARE_AND_DELETE.key(&lock_key).arg(&owner).invoke_async(&mut conn).await;
                 if let Err(err) = released {
                     // The lease runs out by itself; until then other processes wait for the token.
                     tracing::warn!(error = %crate::error::chain(&err), "releasing the token refresh lock in Redis failed");
