@@ -19,8 +19,7 @@ use redis::Script;
 use redis::aio::ConnectionManager;
 
 use crate::token::{
-    AccessToken, BoxFuture, CachedToken, RefreshLease, RefreshLockAttempt, TokenKey, TokenStore,
-    TokenStoreError,
+    AccessToken, CachedToken, RefreshLease, RefreshLockAttempt, TokenKey, TokenStore, TokenStoreError,
 };
 
 /// The key prefix used unless [`RedisTokenStore::with_prefix`] sets another.
@@ -147,97 +146,82 @@ fn from_millis(ms: u64) -> SystemTime {
     UNIX_EPOCH.checked_add(Duration::from_millis(ms)).unwrap_or(UNIX_EPOCH)
 }
 
+#[async_trait::async_trait]
 impl TokenStore for RedisTokenStore {
-    fn get<'a>(&'a self, key: &'a TokenKey) -> BoxFuture<'a, Result<Option<CachedToken>, TokenStoreError>> {
-        Box::pin(async move {
-            let mut conn = self.conn.clone();
-            let (token, obtained_at, expires_at): (Option<String>, Option<u64>, Option<u64>) =
-                redis::cmd("HMGET")
-                    .arg(self.redis_key(key))
-                    .arg("token")
-                    .arg("obtained_at")
-                    .arg("expires_at")
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(TokenStoreError::new)?;
-            // A half-written or foreign value is treated as absent: the client fetches a new one.
-            Ok(match (token, obtained_at, expires_at) {
-                (Some(token), Some(obtained_at), Some(expires_at)) => Some(CachedToken {
-                    token: AccessToken::new(token),
-                    obtained_at: from_millis(obtained_at),
-                    expires_at: from_millis(expires_at),
-                }),
-                _ => None,
-            })
-        })
-    }
-
-    fn put_if_newer<'a>(
-        &'a self,
-        key: &'a TokenKey,
-        token: CachedToken,
-    ) -> BoxFuture<'a, Result<bool, TokenStoreError>> {
-        Box::pin(async move {
-            let mut conn = self.conn.clone();
-            let stored: i64 = PUT_IF_NEWER
-                .key(self.redis_key(key))
-                .arg(token.token.expose_secret())
-                .arg(to_millis(token.obtained_at))
-                .arg(to_millis(token.expires_at))
-                .invoke_async(&mut conn)
-                .await
-                .map_err(TokenStoreError::new)?;
-            Ok(stored == 1)
-        })
-    }
-
-    fn remove_if<'a>(
-        &'a self,
-        key: &'a TokenKey,
-        token: &'a AccessToken,
-    ) -> BoxFuture<'a, Result<bool, TokenStoreError>> {
-        Box::pin(async move {
-            let mut conn = self.conn.clone();
-            let removed: i64 = REMOVE_IF
-                .key(self.redis_key(key))
-                .arg(token.expose_secret())
-                .invoke_async(&mut conn)
-                .await
-                .map_err(TokenStoreError::new)?;
-            Ok(removed == 1)
-        })
-    }
-
-    fn try_lock_refresh<'a>(
-        &'a self,
-        key: &'a TokenKey,
-        lease: Duration,
-    ) -> BoxFuture<'a, Result<RefreshLockAttempt, TokenStoreError>> {
-        Box::pin(async move {
-            let mut conn = self.conn.clone();
-            let lock_key = self.lock_key(key);
-            let owner = format!("{:032x}", rand::random::<u128>());
-            let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX).max(1);
-            let taken: Option<String> = redis::cmd("SET")
-                .arg(&lock_key)
-                .arg(&owner)
-                .arg("NX")
-                .arg("PX")
-                .arg(lease_ms)
+    async fn get(&self, key: &TokenKey) -> Result<Option<CachedToken>, TokenStoreError> {
+        let mut conn = self.conn.clone();
+        let (token, obtained_at, expires_at): (Option<String>, Option<u64>, Option<u64>) =
+            redis::cmd("HMGET")
+                .arg(self.redis_key(key))
+                .arg("token")
+                .arg("obtained_at")
+                .arg("expires_at")
                 .query_async(&mut conn)
                 .await
                 .map_err(TokenStoreError::new)?;
-            if taken.is_none() {
-                return Ok(RefreshLockAttempt::Busy);
-            }
-            Ok(RefreshLockAttempt::Acquired(RefreshLease::new(async move {
-                let released: Result<i64, _> =
-                    COMPARE_AND_DELETE.key(&lock_key).arg(&owner).invoke_async(&mut conn).await;
-                if let Err(err) = released {
-                    // The lease runs out by itself; until then other processes wait for the token.
-                    tracing::warn!(error = %crate::error::chain(&err), "releasing the token refresh lock in Redis failed");
-                }
-            })))
+        // A half-written or foreign value is treated as absent: the client fetches a new one.
+        Ok(match (token, obtained_at, expires_at) {
+            (Some(token), Some(obtained_at), Some(expires_at)) => Some(CachedToken {
+                token: AccessToken::new(token),
+                obtained_at: from_millis(obtained_at),
+                expires_at: from_millis(expires_at),
+            }),
+            _ => None,
         })
+    }
+
+    async fn put_if_newer(&self, key: &TokenKey, token: CachedToken) -> Result<bool, TokenStoreError> {
+        let mut conn = self.conn.clone();
+        let stored: i64 = PUT_IF_NEWER
+            .key(self.redis_key(key))
+            .arg(token.token.expose_secret())
+            .arg(to_millis(token.obtained_at))
+            .arg(to_millis(token.expires_at))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(TokenStoreError::new)?;
+        Ok(stored == 1)
+    }
+
+    async fn remove_if(&self, key: &TokenKey, token: &AccessToken) -> Result<bool, TokenStoreError> {
+        let mut conn = self.conn.clone();
+        let removed: i64 = REMOVE_IF
+            .key(self.redis_key(key))
+            .arg(token.expose_secret())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(TokenStoreError::new)?;
+        Ok(removed == 1)
+    }
+
+    async fn try_lock_refresh(
+        &self,
+        key: &TokenKey,
+        lease: Duration,
+    ) -> Result<RefreshLockAttempt, TokenStoreError> {
+        let mut conn = self.conn.clone();
+        let lock_key = self.lock_key(key);
+        let owner = format!("{:032x}", rand::random::<u128>());
+        let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX).max(1);
+        let taken: Option<String> = redis::cmd("SET")
+            .arg(&lock_key)
+            .arg(&owner)
+            .arg("NX")
+            .arg("PX")
+            .arg(lease_ms)
+            .query_async(&mut conn)
+            .await
+            .map_err(TokenStoreError::new)?;
+        if taken.is_none() {
+            return Ok(RefreshLockAttempt::Busy);
+        }
+        Ok(RefreshLockAttempt::Acquired(RefreshLease::new(async move {
+            let released: Result<i64, _> =
+                COMPARE_AND_DELETE.key(&lock_key).arg(&owner).invoke_async(&mut conn).await;
+            if let Err(err) = released {
+                // The lease runs out by itself; until then other processes wait for the token.
+                tracing::warn!(error = %crate::error::chain(&err), "releasing the token refresh lock in Redis failed");
+            }
+        })))
     }
 }

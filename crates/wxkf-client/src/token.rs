@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, chain};
 
-/// A boxed, `Send` future: what [`TokenStore`] methods return, so stores can be used as trait objects.
+/// A boxed, `Send` future (the paging streams and [`RefreshLease`] hold one).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// An access token (kf-api.md §1): sent as the `access_token` query parameter of every call.
@@ -206,36 +206,29 @@ impl TokenStoreError {
 /// The client's single-flight guarantee covers one process; across processes it holds when the store
 /// implements [`try_lock_refresh`](TokenStore::try_lock_refresh), and in any case the store's
 /// compare-and-set keeps the newest token.
+#[async_trait::async_trait]
 pub trait TokenStore: Send + Sync + fmt::Debug + 'static {
     /// The token stored under `key`, if any (expired ones may be returned; the client checks).
-    fn get<'a>(&'a self, key: &'a TokenKey) -> BoxFuture<'a, Result<Option<CachedToken>, TokenStoreError>>;
+    async fn get(&self, key: &TokenKey) -> Result<Option<CachedToken>, TokenStoreError>;
 
     /// Stores `token` unless the stored one was obtained later (or at the same time with a different
     /// value). Returns whether `token` was stored.
-    fn put_if_newer<'a>(
-        &'a self,
-        key: &'a TokenKey,
-        token: CachedToken,
-    ) -> BoxFuture<'a, Result<bool, TokenStoreError>>;
+    async fn put_if_newer(&self, key: &TokenKey, token: CachedToken) -> Result<bool, TokenStoreError>;
 
     /// Removes the token stored under `key` only if it equals `token`. Returns whether it was removed.
-    fn remove_if<'a>(
-        &'a self,
-        key: &'a TokenKey,
-        token: &'a AccessToken,
-    ) -> BoxFuture<'a, Result<bool, TokenStoreError>>;
+    async fn remove_if(&self, key: &TokenKey, token: &AccessToken) -> Result<bool, TokenStoreError>;
 
     /// Tries to take the cross-process refresh lock of `key` for at most `lease`, so that one
     /// process of all those sharing the store fetches a new token. Stores shared between processes
     /// implement it (Redis: `SET NX PX` with a compare-and-delete release); the default answers
     /// [`RefreshLockAttempt::Unsupported`], and then only the in-process lock applies.
-    fn try_lock_refresh<'a>(
-        &'a self,
-        key: &'a TokenKey,
+    async fn try_lock_refresh(
+        &self,
+        key: &TokenKey,
         lease: Duration,
-    ) -> BoxFuture<'a, Result<RefreshLockAttempt, TokenStoreError>> {
+    ) -> Result<RefreshLockAttempt, TokenStoreError> {
         let _ = (key, lease);
-        Box::pin(async { Ok(RefreshLockAttempt::Unsupported) })
+        Ok(RefreshLockAttempt::Unsupported)
     }
 }
 
@@ -297,17 +290,13 @@ impl MemoryTokenStore {
     }
 }
 
+#[async_trait::async_trait]
 impl TokenStore for MemoryTokenStore {
-    fn get<'a>(&'a self, key: &'a TokenKey) -> BoxFuture<'a, Result<Option<CachedToken>, TokenStoreError>> {
-        let found = self.with_map(|map| map.get(key).cloned());
-        Box::pin(async move { Ok(found) })
+    async fn get(&self, key: &TokenKey) -> Result<Option<CachedToken>, TokenStoreError> {
+        Ok(self.with_map(|map| map.get(key).cloned()))
     }
 
-    fn put_if_newer<'a>(
-        &'a self,
-        key: &'a TokenKey,
-        token: CachedToken,
-    ) -> BoxFuture<'a, Result<bool, TokenStoreError>> {
+    async fn put_if_newer(&self, key: &TokenKey, token: CachedToken) -> Result<bool, TokenStoreError> {
         let stored = self.with_map(|map| {
             let keep_existing = map.get(key).is_some_and(|old| {
                 old.obtained_at > token.obtained_at
@@ -318,14 +307,10 @@ impl TokenStore for MemoryTokenStore {
             }
             !keep_existing
         });
-        Box::pin(async move { Ok(stored) })
+        Ok(stored)
     }
 
-    fn remove_if<'a>(
-        &'a self,
-        key: &'a TokenKey,
-        token: &'a AccessToken,
-    ) -> BoxFuture<'a, Result<bool, TokenStoreError>> {
+    async fn remove_if(&self, key: &TokenKey, token: &AccessToken) -> Result<bool, TokenStoreError> {
         let removed = self.with_map(|map| {
             if map.get(key).is_some_and(|old| &old.token == token) {
                 map.remove(key);
@@ -334,7 +319,7 @@ impl TokenStore for MemoryTokenStore {
                 false
             }
         });
-        Box::pin(async move { Ok(removed) })
+        Ok(removed)
     }
 }
 

@@ -262,39 +262,35 @@ struct RefreshedMeanwhile {
     other: RedisTokenStore,
 }
 
+#[async_trait::async_trait]
 impl TokenStore for RefreshedMeanwhile {
-    fn get<'a>(
-        &'a self,
-        key: &'a TokenKey,
-    ) -> wxkf_client::BoxFuture<'a, Result<Option<CachedToken>, wxkf_client::TokenStoreError>> {
-        self.redis.get(key)
+    async fn get(&self, key: &TokenKey) -> Result<Option<CachedToken>, wxkf_client::TokenStoreError> {
+        self.redis.get(key).await
     }
 
-    fn put_if_newer<'a>(
-        &'a self,
-        key: &'a TokenKey,
+    async fn put_if_newer(
+        &self,
+        key: &TokenKey,
         token: CachedToken,
-    ) -> wxkf_client::BoxFuture<'a, Result<bool, wxkf_client::TokenStoreError>> {
-        self.redis.put_if_newer(key, token)
+    ) -> Result<bool, wxkf_client::TokenStoreError> {
+        self.redis.put_if_newer(key, token).await
     }
 
-    fn remove_if<'a>(
-        &'a self,
-        key: &'a TokenKey,
-        token: &'a AccessToken,
-    ) -> wxkf_client::BoxFuture<'a, Result<bool, wxkf_client::TokenStoreError>> {
-        self.redis.remove_if(key, token)
+    async fn remove_if(
+        &self,
+        key: &TokenKey,
+        token: &AccessToken,
+    ) -> Result<bool, wxkf_client::TokenStoreError> {
+        self.redis.remove_if(key, token).await
     }
 
-    fn try_lock_refresh<'a>(
-        &'a self,
-        key: &'a TokenKey,
+    async fn try_lock_refresh(
+        &self,
+        key: &TokenKey,
         lease: Duration,
-    ) -> wxkf_client::BoxFuture<'a, Result<RefreshLockAttempt, wxkf_client::TokenStoreError>> {
-        Box::pin(async move {
-            self.other.put_if_newer(key, now_token("from-other", SystemTime::now())).await?;
-            self.redis.try_lock_refresh(key, lease).await
-        })
+    ) -> Result<RefreshLockAttempt, wxkf_client::TokenStoreError> {
+        self.other.put_if_newer(key, now_token("from-other", SystemTime::now())).await?;
+        self.redis.try_lock_refresh(key, lease).await
     }
 }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tokio::sync::Barrier;
 use wxkf_client::{
-    AccessToken, BoxFuture, CachedToken, Client, Error, MemoryTokenStore, RetryPolicy, TokenKey, TokenStore,
+    AccessToken, CachedToken, Client, Error, MemoryTokenStore, RetryPolicy, TokenKey, TokenStore,
     TokenStoreError,
 };
 use wxkf_sim::{Fault, FaultRule, Sim, SimHandle};
@@ -44,30 +44,21 @@ impl StartLine {
     }
 }
 
+#[async_trait::async_trait]
 impl TokenStore for StartLine {
-    fn get<'a>(&'a self, key: &'a TokenKey) -> BoxFuture<'a, Result<Option<CachedToken>, TokenStoreError>> {
-        Box::pin(async move {
-            if self.reads.fetch_add(1, Ordering::SeqCst) < CALLERS {
-                self.barrier.wait().await;
-            }
-            self.inner.get(key).await
-        })
+    async fn get(&self, key: &TokenKey) -> Result<Option<CachedToken>, TokenStoreError> {
+        if self.reads.fetch_add(1, Ordering::SeqCst) < CALLERS {
+            self.barrier.wait().await;
+        }
+        self.inner.get(key).await
     }
 
-    fn put_if_newer<'a>(
-        &'a self,
-        key: &'a TokenKey,
-        token: CachedToken,
-    ) -> BoxFuture<'a, Result<bool, TokenStoreError>> {
-        self.inner.put_if_newer(key, token)
+    async fn put_if_newer(&self, key: &TokenKey, token: CachedToken) -> Result<bool, TokenStoreError> {
+        self.inner.put_if_newer(key, token).await
     }
 
-    fn remove_if<'a>(
-        &'a self,
-        key: &'a TokenKey,
-        token: &'a AccessToken,
-    ) -> BoxFuture<'a, Result<bool, TokenStoreError>> {
-        self.inner.remove_if(key, token)
+    async fn remove_if(&self, key: &TokenKey, token: &AccessToken) -> Result<bool, TokenStoreError> {
+        self.inner.remove_if(key, token).await
     }
 }
 
