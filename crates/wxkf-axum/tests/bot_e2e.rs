@@ -386,6 +386,8 @@ async fn history_before_the_first_start_is_skipped_but_the_waking_message_is_ans
 struct Flaky {
     attempts: Arc<Mutex<Vec<String>>>,
     dead: Arc<Mutex<Vec<String>>>,
+    // why each dead letter was given up on, and its whole cause chain
+    reasons: Arc<Mutex<Vec<(wxkf_bot::DeadLetterReason, String)>>>,
     refusals: Arc<Mutex<Vec<String>>>,
 }
 
@@ -397,6 +399,14 @@ impl Handler for Flaky {
         match t.content.as_str() {
             "fail" => Err("always fails".into()),
             "panic" => panic!("handler bug"),
+            "doomed" => {
+                ctx.reply_text("doomed reply").await?;
+                Ok(())
+            }
+            "slow" => {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                Ok(())
+            }
             "six" => {
                 for i in 0..6 {
                     if let Err(e) = ctx.reply_text(&format!("reply {i}")).await {
@@ -410,8 +420,16 @@ impl Handler for Flaky {
         }
     }
 
-    async fn on_dead_letter(&self, msg: &Message, _error: &HandlerError) {
+    async fn on_dead_letter(&self, msg: &Message, error: &HandlerError) {
         self.dead.lock().unwrap().push(msg.msgid.clone());
+        let dead = error.downcast_ref::<wxkf_bot::DeadLetter>().expect("dead letters are DeadLetter");
+        let mut chain = error.to_string();
+        let mut next = std::error::Error::source(&**error);
+        while let Some(e) = next {
+            chain.push_str(&format!(": {e}"));
+            next = e.source();
+        }
+        self.reasons.lock().unwrap().push((dead.reason, chain));
     }
 }
 
@@ -744,4 +762,124 @@ async fn two_runtimes_sharing_a_coordinator_answer_each_message_once() {
     sent.sort();
     assert_eq!(sent, ["echo: one", "echo: three", "echo: two"]);
     assert_eq!(coordinator.pending(KFID).await.unwrap(), None);
+}
+
+/// WeCom refusing a send with a code that cannot succeed on retry (95018: the session is not in a
+/// state the API may send in) ends the message at once, with its errcode in the dead letter.
+#[tokio::test]
+async fn an_error_that_cannot_succeed_is_dead_lettered_at_once_with_its_errcode() {
+    let pages = Pages::default();
+    pages.set("", "c1", false, vec![text("m1", "doomed"), text("m2", "ok")]);
+    let server = mock_api(&pages).await;
+    Mock::given(method("POST"))
+        .and(path("/cgi-bin/kf/send_msg"))
+        .and(wiremock::matchers::body_string_contains("doomed reply"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"errcode": 95018, "errmsg": "send msg session status invalid, hint: [1], from ip: 1.2.3.4"}),
+        ))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let flaky = Flaky::default();
+    let bot = Bot::builder(client(&server), flaky.clone())
+        .config(BotConfig::default().with_retries(3, Duration::from_millis(1)))
+        .memory_store()
+        .build()
+        .expect("valid bot config");
+    callback(&app(&bot)).await;
+    bot.idle().await;
+    assert_eq!(*flaky.attempts.lock().unwrap(), ["m1", "m2"], "not retried");
+    let reasons = flaky.reasons.lock().unwrap();
+    assert_eq!(reasons.len(), 1);
+    assert_eq!(reasons[0].0, wxkf_bot::DeadLetterReason::Permanent);
+    assert!(reasons[0].1.contains("95018"), "the errcode is in the chain: {}", reasons[0].1);
+    assert!(!reasons[0].1.contains("1.2.3.4"), "WeCom's ip tail is not shown: {}", reasons[0].1);
+}
+
+/// A handler past `handler_timeout` is stopped, retried, then dead-lettered; the account goes on.
+#[tokio::test]
+async fn a_handler_past_its_timeout_is_stopped_retried_and_dead_lettered() {
+    let pages = Pages::default();
+    pages.set("", "c1", false, vec![text("m1", "slow"), text("m2", "ok")]);
+    let server = mock_api(&pages).await;
+    let flaky = Flaky::default();
+    let bot = Bot::builder(client(&server), flaky.clone())
+        .config(
+            BotConfig::default()
+                .with_retries(1, Duration::from_millis(1))
+                .with_handler_timeout(Duration::from_millis(200)),
+        )
+        .memory_store()
+        .build()
+        .expect("valid bot config");
+    let started = std::time::Instant::now();
+    callback(&app(&bot)).await;
+    bot.idle().await;
+    assert!(started.elapsed() < Duration::from_secs(10), "the 30 s handler was not stopped");
+    assert_eq!(*flaky.dead.lock().unwrap(), ["m1"]);
+    let reasons = flaky.reasons.lock().unwrap();
+    assert_eq!(reasons[0].0, wxkf_bot::DeadLetterReason::RetriesExhausted);
+    assert!(reasons[0].1.contains("handler_timeout"), "{}", reasons[0].1);
+    assert_eq!(flaky.attempts.lock().unwrap().iter().filter(|m| *m == "m1").count(), 2);
+}
+
+#[test]
+fn build_refuses_configuration_that_cannot_work() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let _guard = rt.enter();
+    let client = Client::builder(CORP_ID, "S").base_url("http://127.0.0.1:9").build().unwrap();
+    let build = |config: BotConfig| {
+        Bot::builder(client.clone(), Recorder::default()).memory_store().config(config).build().err()
+    };
+    for (config, field) in [
+        (BotConfig::default().with_lease_ttl(Duration::ZERO), "lease_ttl"),
+        (BotConfig::default().with_max_concurrent_handlers(0), "max_concurrent_handlers"),
+        (BotConfig::default().with_max_in_flight_per_account(0), "max_in_flight_per_account"),
+        (BotConfig::default().with_handler_timeout(Duration::ZERO), "handler_timeout"),
+        (BotConfig::default().with_page_limit(0), "page_limit"),
+        (BotConfig::default().with_page_limit(1001), "page_limit"),
+        (BotConfig::default().with_reconcile_interval(Some(Duration::ZERO)), "reconcile_interval"),
+    ] {
+        match build(config) {
+            Some(wxkf_bot::BotError::InvalidConfig { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("{field}: {other:?}"),
+        }
+    }
+    assert!(build(BotConfig::default()).is_none());
+}
+
+/// Messages that came while the bot was down, whose callbacks are gone, are pulled at start
+/// (accounts from `kf/account/list`) and by the reconcile pull, with no callback at all.
+#[tokio::test]
+async fn accounts_are_pulled_at_start_and_by_the_reconcile_pull_without_a_callback() {
+    let pages = Pages::default();
+    pages.set("", "c1", false, vec![text("m1", "while you were away")]);
+    let server = mock_api(&pages).await;
+    Mock::given(method("POST"))
+        .and(path("/cgi-bin/kf/account/list"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"errcode": 0, "errmsg": "ok",
+            "account_list": [{"open_kfid": KFID, "name": "e2e", "avatar": ""}]})))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let rec = Recorder::default();
+    let bot = Bot::builder(client(&server), rec.clone())
+        .config(BotConfig::default().with_reconcile_interval(Some(Duration::from_secs(1))))
+        .memory_store()
+        .build()
+        .expect("valid bot config");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while rec.customer.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(*rec.customer.lock().unwrap(), ["m1"], "the start-up pull found it");
+    // a message whose callback WeCom gave up on
+    pages.set("c1", "c2", false, vec![text("m2", "lost callback")]);
+    while rec.customer.lock().unwrap().len() < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(*rec.customer.lock().unwrap(), ["m1", "m2"], "the reconcile pull found it");
+    bot.shutdown().await;
+    let texts: Vec<String> = sent_texts(&server).await.into_iter().map(|(_, t)| t).collect();
+    assert_eq!(texts, ["echo: while you were away", "echo: lost callback"]);
 }
