@@ -883,3 +883,38 @@ async fn accounts_are_pulled_at_start_and_by_the_reconcile_pull_without_a_callba
     let texts: Vec<String> = sent_texts(&server).await.into_iter().map(|(_, t)| t).collect();
     assert_eq!(texts, ["echo: while you were away", "echo: lost callback"]);
 }
+
+/// The default store of one instance, `data_dir`: a restart on the same directory neither
+/// re-handles a message whose handler finished nor skips one that came while it was down.
+#[tokio::test]
+async fn restart_with_the_data_dir_neither_repeats_nor_skips() {
+    let dir = std::env::temp_dir().join(format!("wxkf-axum-e2e-data-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let pages = Pages::default();
+    pages.set("", "c1", false, vec![text("m1", "one")]);
+    let server = mock_api(&pages).await;
+    let first = Recorder::default();
+    let bot1 = Bot::builder(client(&server), first.clone()).data_dir(&dir).build().expect("valid bot config");
+    callback(&app(&bot1)).await;
+    bot1.shutdown().await;
+    drop(bot1);
+    assert_eq!(*first.customer.lock().unwrap(), ["m1"]);
+
+    // a new message came while the bot was down
+    pages.set("c1", "c2", false, vec![text("m2", "two")]);
+    let second = Recorder::default();
+    let bot2 =
+        Bot::builder(client(&server), second.clone()).data_dir(&dir).build().expect("valid bot config");
+    callback(&app(&bot2)).await;
+    bot2.idle().await;
+    assert_eq!(*second.customer.lock().unwrap(), ["m2"], "nothing re-handled, nothing skipped");
+    bot2.shutdown().await;
+    drop(bot2);
+    let store = wxkf_bot::LocalStore::open(&dir).unwrap();
+    assert_eq!(store.load(KFID).await.unwrap().as_deref(), Some("c2"));
+    // m1 is in the durable dedupe: a re-delivered first page would not be handled again
+    use wxkf_bot::DedupeStore;
+    assert_eq!(store.seen(KFID, &["m1", "m2", "m3"]).await.unwrap(), [true, true, false]);
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

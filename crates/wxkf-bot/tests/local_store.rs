@@ -91,6 +91,10 @@ async fn cursors_are_kept_per_open_kfid_and_survive_a_reopen() {
     assert_eq!(store.load("wk1").await.unwrap().as_deref(), Some("c2"));
     assert_eq!(store.load("wk2").await.unwrap().as_deref(), Some("x"));
     assert_eq!(store.load("wk3").await.unwrap(), None);
+    // the accounts the runtime pulls once at start
+    let mut accounts = store.accounts().await.unwrap();
+    accounts.sort();
+    assert_eq!(accounts, ["wk1", "wk2"]);
     drop(store);
     std::fs::remove_dir_all(&dir).unwrap();
 }
