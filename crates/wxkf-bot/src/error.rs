@@ -77,8 +77,9 @@ impl BotError {
     }
 
     /// Whether retrying the same thing cannot succeed: the reply budget is spent or the window is
-    /// closed, the reply is invalid, or WeCom answered a caller-bug, permission or quota code
-    /// (errcodes.md: e.g. 95001, 95002, 95013, 95018, 40096). The runtime does not retry a handler
+    /// closed, the reply is invalid, or the API error is one for which
+    /// `wxkf_client::Error::is_permanent` holds (caller-bug, permission or quota codes of
+    /// errcodes.md, e.g. 95001, 95002, 95013, 95018, 40096; not 45009, whose block lifts). The runtime does not retry a handler
     /// that failed with such an error; it goes to [`Handler::on_dead_letter`](crate::Handler::on_dead_letter) at once.
     pub fn is_permanent(&self) -> bool {
         match self {
@@ -96,14 +97,9 @@ impl BotError {
 }
 
 fn client_error_is_permanent(e: &wxkf_client::Error) -> bool {
-    use wxkf_types::errcode::Category;
-    match e {
-        wxkf_client::Error::InvalidArgument { .. } | wxkf_client::Error::SessionNotSendable { .. } => true,
-        _ => matches!(
-            e.errcode().map(wxkf_types::errcode::classify),
-            Some(Category::CallerBug | Category::Permission | Category::Quota)
-        ),
-    }
+    // one classification for the workspace: the client's (errcodes.md categories; 45009 and the
+    // like lift by themselves and are retried)
+    e.is_permanent()
 }
 
 /// Whether a handler's error (or any error in its source chain) is one that cannot succeed on
