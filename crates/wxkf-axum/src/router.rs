@@ -314,21 +314,6 @@ impl Shared {
     }
 }
 
-/// An error with its whole `source()` chain, `outer: cause: root cause`, for the log.
-struct ErrorChain<'a>(&'a (dyn std::error::Error + 'a));
-
-impl std::fmt::Display for ErrorChain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut next = self.0.source();
-        while let Some(cause) = next {
-            write!(f, ": {cause}")?;
-            next = cause.source();
-        }
-        Ok(())
-    }
-}
-
 fn reject(status: StatusCode, reason: &'static str, detail: &dyn std::fmt::Display) -> Rejection {
     Rejection { status, reason, detail: detail.to_string() }
 }
@@ -445,7 +430,7 @@ async fn receive_inner(shared: &Shared, raw: Option<String>, req: Request) -> Re
             // not recorded in the shared store: WeCom would not deliver it again after an error
             // status, so this instance pulls it (retrying until the store answers)
             Err(e) => {
-                warn!(error = %ErrorChain(&e), "callback not recorded in the coordinator; pulling it from this instance");
+                warn!(error = %wxkf_bot::wxkf_client::error::chain(&e), "callback not recorded in the coordinator; pulling it from this instance");
                 bot.dispatch(&event);
             }
         }

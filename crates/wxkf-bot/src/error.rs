@@ -118,17 +118,8 @@ pub(crate) fn is_permanent(error: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// An error and its whole `source()` chain on one line, `outer: inner: innermost`, for logs.
-pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    use std::fmt::Write;
-    let mut out = error.to_string();
-    let mut next = error.source();
-    while let Some(e) = next {
-        let _ = write!(out, ": {e}");
-        next = e.source();
-    }
-    out
-}
+/// An error and its whole `source()` chain on one line, for logs: the client's one helper.
+pub(crate) use wxkf_client::error::chain;
 
 /// Why the runtime gave up on a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

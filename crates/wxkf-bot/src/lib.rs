@@ -69,3 +69,5 @@ pub use redis_store::{RedisBudgets, RedisCoordinator, RedisCursorStore, RedisDed
 pub use runtime::{Bot, BotBuilder, BotConfig, Dispatch, IntoShared};
 pub use store::{CursorStore, FileCursorStore, MemoryCursorStore};
 pub use text::split_text;
+/// The API client crate this runtime is built on (its errors appear in [`BotError::Api`]).
+pub use wxkf_client;
