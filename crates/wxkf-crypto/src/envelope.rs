@@ -204,9 +204,10 @@ fn parse_xml(s: &str) -> Result<Envelope<'_>, Error> {
                 let end = memchr::memchr(b'>', rest).ok_or(TRUNCATED)? + pos;
                 let name = &s[pos + 2..end];
                 let name = &name[..name.bytes().rposition(|c| !is_xml_space_byte(c)).map_or(0, |i| i + 1)];
-                depth = depth
-                    .checked_sub(1)
-                    .ok_or_else(|| Error::InvalidEnvelope { reason: "a closing tag without an opening one" })?;
+                let Some(outer) = depth.checked_sub(1) else {
+                    return Err(Error::InvalidEnvelope { reason: "a closing tag without an opening one" });
+                };
+                depth = outer;
                 if open[depth] != name {
                     return Err(Error::InvalidEnvelope {
                         reason: "a closing tag that does not match the open element",
@@ -245,9 +246,10 @@ fn parse_xml(s: &str) -> Result<Envelope<'_>, Error> {
                     if depth == 1 {
                         child = Some((field, None));
                     }
-                    *open
-                        .get_mut(depth)
-                        .ok_or_else(|| Error::InvalidEnvelope { reason: "the XML is nested too deeply" })? = name;
+                    let Some(slot) = open.get_mut(depth) else {
+                        return Err(Error::InvalidEnvelope { reason: "the XML is nested too deeply" });
+                    };
+                    *slot = name;
                     depth += 1;
                 }
                 pos = end + 1;
