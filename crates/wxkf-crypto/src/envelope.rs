@@ -198,7 +198,9 @@ fn parse_xml(s: &str) -> Result<Envelope<'_>, Error> {
                 return Err(Error::InvalidEnvelope { reason: "DTDs and declarations are not accepted" });
             }
             Some(b'?') => {
-                pos = find(s, pos + 2, "?>").ok_or(TRUNCATED)? + 2;
+                // the first `?>` from the opening `?` on ends it, as in quick-xml: `<?>` is unclosed
+                let end = find(s, pos + 1, "?>").filter(|&end| end > pos + 1).ok_or(TRUNCATED)?;
+                pos = end + 2;
             }
             Some(b'/') => {
                 let end = memchr::memchr(b'>', rest).ok_or(TRUNCATED)? + pos;
@@ -258,6 +260,9 @@ fn parse_xml(s: &str) -> Result<Envelope<'_>, Error> {
     }
     if depth > 0 {
         return Err(TRUNCATED);
+    }
+    if !root_seen {
+        return Err(Error::InvalidEnvelope { reason: "it has no root element" });
     }
     fields.finish(EnvelopeFormat::Xml)
 }
@@ -526,6 +531,8 @@ mod tests {
             b"<xml><!ENTITY e \"x\"><Encrypt>a</Encrypt></xml>",
             b"<xml><Encrypt>a</Encrypt></xml><![CDATA[x]]>",
             b"<xml><Encrypt>a</Encrypt></xml>&amp;",
+            b"<?xml version='1.0'?><!-- no root -->",
+            b"<?><xml><Encrypt>a</Encrypt></xml><?>",
         ] {
             assert!(
                 matches!(Envelope::parse(bad), Err(Error::InvalidEnvelope { .. })),
