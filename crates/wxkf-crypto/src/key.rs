@@ -189,15 +189,11 @@ mod tests {
 
     const SAMPLE: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
 
-    fn hex(b: &[u8]) -> String {
-        b.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
     #[test]
     fn official_key_decodes_despite_trailing_bits() {
         let k = EncodingAesKey::new(SAMPLE).unwrap();
-        assert_eq!(hex(k.aes_key()), "8d69989bbaabe67328014c194631ad0719b3dca035b64023df292447aab60760");
-        assert_eq!(hex(&k.iv()), "8d69989bbaabe67328014c194631ad07");
+        assert_eq!(hex::encode(k.aes_key()), "8d69989bbaabe67328014c194631ad0719b3dca035b64023df292447aab60760");
+        assert_eq!(hex::encode(k.iv()), "8d69989bbaabe67328014c194631ad07");
         assert!(!k.is_canonical());
         // the canonical spelling of the same key decodes to the same bytes
         let canonical = EncodingAesKey::new(&format!("{}A", &SAMPLE[..42])).unwrap();
