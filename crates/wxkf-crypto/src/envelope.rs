@@ -146,6 +146,11 @@ impl<'a> Envelope<'a> {
 }
 
 const TRUNCATED: Error = Error::InvalidEnvelope { reason: "the XML is truncated" };
+
+/// [`TRUNCATED`], made only when needed (an `Error` dropped on every tag showed in the profile).
+fn truncated() -> Error {
+    TRUNCATED
+}
 const OUTSIDE_ROOT: Error = Error::InvalidEnvelope { reason: "content outside the root element" };
 
 /// Reads the XML envelope. The tokenizer is this crate's own, because quick-xml's event loop made
@@ -182,7 +187,7 @@ fn parse_xml(s: &str) -> Result<Envelope<'_>, Error> {
         match rest.get(1) {
             Some(b'!') if rest.starts_with(b"<![CDATA[") => {
                 let start = pos + 9;
-                let end = find(s, start, "]]>").ok_or(TRUNCATED)?;
+                let end = find(s, start, "]]>").ok_or_else(truncated)?;
                 if depth == 0 {
                     return Err(OUTSIDE_ROOT);
                 }
@@ -192,18 +197,18 @@ fn parse_xml(s: &str) -> Result<Envelope<'_>, Error> {
                 pos = end + 3;
             }
             Some(b'!') if rest.starts_with(b"<!--") => {
-                pos = find(s, pos + 4, "-->").ok_or(TRUNCATED)? + 3;
+                pos = find(s, pos + 4, "-->").ok_or_else(truncated)? + 3;
             }
             Some(b'!') => {
                 return Err(Error::InvalidEnvelope { reason: "DTDs and declarations are not accepted" });
             }
             Some(b'?') => {
                 // the first `?>` from the opening `?` on ends it, as in quick-xml: `<?>` is unclosed
-                let end = find(s, pos + 1, "?>").filter(|&end| end > pos + 1).ok_or(TRUNCATED)?;
+                let end = find(s, pos + 1, "?>").filter(|&end| end > pos + 1).ok_or_else(truncated)?;
                 pos = end + 2;
             }
             Some(b'/') => {
-                let end = memchr::memchr(b'>', rest).ok_or(TRUNCATED)? + pos;
+                let end = memchr::memchr(b'>', rest).ok_or_else(truncated)? + pos;
                 let name = &s[pos + 2..end];
                 let name = &name[..name.bytes().rposition(|c| !is_xml_space_byte(c)).map_or(0, |i| i + 1)];
                 let Some(outer) = depth.checked_sub(1) else {
@@ -223,7 +228,7 @@ fn parse_xml(s: &str) -> Result<Envelope<'_>, Error> {
                 pos = end + 1;
             }
             _ => {
-                let end = tag_end(b, pos + 1).ok_or(TRUNCATED)?;
+                let end = tag_end(b, pos + 1).ok_or_else(truncated)?;
                 let inner = &s[pos + 1..end];
                 let (inner, self_closing) = match inner.strip_suffix('/') {
                     Some(inner) => (inner, true),
