@@ -309,7 +309,8 @@ pub enum XmlErrorKind {
     TextOutsideRoot,
     /// A second root element or other content after the root element.
     ContentAfterRoot,
-    /// Not well-formed in another way quick-xml reports (the text says which).
+    /// Not well-formed in a way quick-xml reports that has no variant of its own (the text says
+    /// which). With quick-xml 0.41 and this reader's settings, no input is known to produce it.
     Malformed(String),
 }
 
@@ -435,9 +436,8 @@ fn resolve_reference(r: &BytesRef<'_>) -> Option<char> {
 fn xml_error_kind(e: quick_xml::Error) -> XmlErrorKind {
     use quick_xml::errors::{IllFormedError as Ill, SyntaxError as Syn};
     match e {
-        quick_xml::Error::Syntax(Syn::InvalidBangMarkup | Syn::UnclosedDoctype) => {
-            XmlErrorKind::DeclarationNotAllowed
-        }
+        quick_xml::Error::Syntax(Syn::InvalidBangMarkup | Syn::UnclosedDoctype)
+        | quick_xml::Error::IllFormed(Ill::MissingDoctypeName) => XmlErrorKind::DeclarationNotAllowed,
         quick_xml::Error::Syntax(Syn::UnclosedComment) => XmlErrorKind::UnclosedComment,
         quick_xml::Error::Syntax(Syn::UnclosedCData) => XmlErrorKind::UnclosedCdata,
         quick_xml::Error::Syntax(Syn::UnclosedPI | Syn::UnclosedXmlDecl) => {

@@ -165,6 +165,7 @@ fn malformed_input_is_an_error() {
         ("<xml><Token", UnexpectedEof),
         ("<!DOCTYPE xml [<!ENTITY x \"y\">]><xml><A>&x;</A></xml>", DeclarationNotAllowed),
         ("<xml><!ENTITY x \"y\"><A/></xml>", DeclarationNotAllowed),
+        ("<!DOCTYPE><xml/>", DeclarationNotAllowed),
         ("<xml><A><![CDATA[never closed</A></xml>", UnclosedCdata),
         ("<xml><!-- never closed <A/></xml>", UnclosedComment),
         ("<?xml version='1.0'<xml/>", UnclosedProcessingInstruction),
