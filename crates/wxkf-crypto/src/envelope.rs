@@ -365,7 +365,6 @@ fn parse_json(s: &str) -> Result<Envelope<'_>, Error> {
     let members = serde_json::from_str::<JsonMembers<'_>>(s).map_err(|e| {
         let reason = match e.classify() {
             serde_json::error::Category::Eof => "the JSON is truncated",
-            serde_json::error::Category::Data => "it is not a JSON object",
             _ => "the JSON is malformed",
         };
         Error::InvalidEnvelope { reason }
@@ -600,5 +599,14 @@ mod tests {
         }
         let deep = format!(r#"{{"x":{}}}"#, "[".repeat(100_000));
         assert!(Envelope::parse(deep.as_bytes()).is_err());
+        let reason = |body: &[u8]| match Envelope::parse(body) {
+            Err(Error::InvalidEnvelope { reason }) => reason,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(reason(br#"{"encrypt":"a""#), "the JSON is truncated");
+        assert_eq!(reason(br#"{"encrypt" "a"}"#), "the JSON is malformed");
+        assert_eq!(reason(br#"{"encrypt":"a"} x"#), "the JSON is malformed");
+        assert_eq!(reason(br#"{"encrypt":1}"#), "a JSON envelope value is not a string");
+        assert_eq!(reason(br#"{"encrypt":"a","Encrypt":"b"}"#), "an element appears twice");
     }
 }

@@ -192,7 +192,10 @@ mod tests {
     #[test]
     fn official_key_decodes_despite_trailing_bits() {
         let k = EncodingAesKey::new(SAMPLE).unwrap();
-        assert_eq!(hex::encode(k.aes_key()), "8d69989bbaabe67328014c194631ad0719b3dca035b64023df292447aab60760");
+        assert_eq!(
+            hex::encode(k.aes_key()),
+            "8d69989bbaabe67328014c194631ad0719b3dca035b64023df292447aab60760"
+        );
         assert_eq!(hex::encode(k.iv()), "8d69989bbaabe67328014c194631ad07");
         assert!(!k.is_canonical());
         // the canonical spelling of the same key decodes to the same bytes
