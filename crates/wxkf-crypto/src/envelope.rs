@@ -153,9 +153,10 @@ fn truncated() -> Error {
 }
 const OUTSIDE_ROOT: Error = Error::InvalidEnvelope { reason: "content outside the root element" };
 
-/// Reads the XML envelope. The tokenizer is this crate's own, because quick-xml's event loop made
-/// `decrypt_message` 1.7× the cost of its primitives against the 1.5× allowed (see the bench); entity
-/// and character references are decoded by quick-xml, and the rules are the ones above.
+/// Reads the XML envelope. The tokenizer is this crate's own: with quick-xml's event reader,
+/// `decrypt_message` measured 1.84× the cost of its primitives against the 1.5× allowed (the bench's
+/// "rejected" rows, docs/benchmarks.md). Entity and character references are decoded by quick-xml,
+/// and the rules are the ones above.
 fn parse_xml(s: &str) -> Result<Envelope<'_>, Error> {
     let b = s.as_bytes();
     let mut pos = 0;
