@@ -17,7 +17,8 @@ pub(crate) const RANDOM_LEN: usize = 16;
 pub(crate) const HEADER_LEN: usize = RANDOM_LEN + 4;
 
 /// Decodes like WeCom's libraries: standard alphabet, `=` padding optional, trailing bits ignored.
-const LENIENT: GeneralPurpose = GeneralPurpose::new(
+/// The ciphertext and the EncodingAESKey are both read with it.
+pub(crate) const LENIENT: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::STANDARD,
     GeneralPurposeConfig::new()
         .with_decode_allow_trailing_bits(true)

@@ -1,6 +1,7 @@
 //! The three configured values — Token, EncodingAESKey, receive id — validated, and new ones generated.
 
 use crate::Error;
+use base64::Engine as _;
 use std::fmt;
 
 /// The callback Token: the secret that signs every callback (1–32 ASCII letters and digits).
@@ -89,33 +90,21 @@ impl EncodingAesKey {
         if s.len() != Self::LEN {
             return Err(Error::InvalidAesKey { reason: "it must be exactly 43 characters" });
         }
-        // 43 chars × 6 bits = 258 bits; the first 256 are the key, the last 2 are ignored.
-        let mut key = [0u8; 32];
-        let mut acc: u32 = 0;
-        let mut bits = 0u32;
-        let mut out = 0usize;
-        for &c in s {
-            let v = match c {
-                b'A'..=b'Z' => c - b'A',
-                b'a'..=b'z' => c - b'a' + 26,
-                b'0'..=b'9' => c - b'0' + 52,
-                _ => {
-                    return Err(Error::InvalidAesKey {
-                        reason: "it has characters other than ASCII letters and digits",
-                    });
-                }
-            };
-            acc = (acc << 6) | u32::from(v);
-            bits += 6;
-            if bits >= 8 {
-                bits -= 8;
-                if out < key.len() {
-                    key[out] = (acc >> bits) as u8;
-                    out += 1;
-                }
-                acc &= (1 << bits) - 1;
-            }
+        if !s.iter().all(u8::is_ascii_alphanumeric) {
+            return Err(Error::InvalidAesKey {
+                reason: "it has characters other than ASCII letters and digits",
+            });
         }
+        // 43 chars × 6 bits = 258 bits: the first 256 are the key, the 2 trailing bits are ignored
+        // (the decoder WeCom's libraries use, shared with the ciphertext).
+        let mut decoded = [0u8; 33];
+        let len = crate::cipher::LENIENT
+            .decode_slice(s, &mut decoded)
+            .map_err(|_| Error::InvalidAesKey { reason: "it is not base64" })?;
+        let key: [u8; 32] = decoded
+            .get(..len)
+            .and_then(|k| k.try_into().ok())
+            .ok_or(Error::InvalidAesKey { reason: "it must decode to 32 bytes" })?;
         Ok(EncodingAesKey { text: encoding_aes_key.to_owned(), key })
     }
 
@@ -130,13 +119,8 @@ impl EncodingAesKey {
     /// Whether the key's last character has zero trailing bits (what a strict base64 decoder
     /// requires). WeCom does not require it and neither does this crate; this is for diagnostics.
     pub fn is_canonical(&self) -> bool {
-        let last = self.text.as_bytes()[Self::LEN - 1];
-        let index = match last {
-            b'A'..=b'Z' => last - b'A',
-            b'a'..=b'z' => last - b'a' + 26,
-            _ => last - b'0' + 52,
-        };
-        index % 4 == 0
+        let mut decoded = [0u8; 33];
+        base64::engine::general_purpose::STANDARD_NO_PAD.decode_slice(&self.text, &mut decoded).is_ok()
     }
 
     /// The 32-byte AES-256 key.
@@ -205,20 +189,35 @@ mod tests {
 
     const SAMPLE: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
 
-    fn hex(b: &[u8]) -> String {
-        b.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
     #[test]
     fn official_key_decodes_despite_trailing_bits() {
         let k = EncodingAesKey::new(SAMPLE).unwrap();
-        assert_eq!(hex(k.aes_key()), "8d69989bbaabe67328014c194631ad0719b3dca035b64023df292447aab60760");
-        assert_eq!(hex(&k.iv()), "8d69989bbaabe67328014c194631ad07");
+        assert_eq!(
+            hex::encode(k.aes_key()),
+            "8d69989bbaabe67328014c194631ad0719b3dca035b64023df292447aab60760"
+        );
+        assert_eq!(hex::encode(k.iv()), "8d69989bbaabe67328014c194631ad07");
         assert!(!k.is_canonical());
         // the canonical spelling of the same key decodes to the same bytes
         let canonical = EncodingAesKey::new(&format!("{}A", &SAMPLE[..42])).unwrap();
         assert_eq!(canonical.aes_key(), k.aes_key());
         assert!(canonical.is_canonical());
+    }
+
+    #[test]
+    fn the_two_surplus_bits_of_the_last_character_never_matter() {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        for (i, &last) in ALPHABET.iter().enumerate() {
+            let key = EncodingAesKey::new(&format!("{}{}", &SAMPLE[..42], last as char)).unwrap();
+            // the character whose value has the two low bits cleared spells the same key
+            let canonical = ALPHABET[i & !3] as char;
+            let same = EncodingAesKey::new(&format!("{}{canonical}", &SAMPLE[..42])).unwrap();
+            assert_eq!(key.aes_key(), same.aes_key(), "{}", last as char);
+            assert_eq!(key.is_canonical(), i % 4 == 0, "{}", last as char);
+            // the last key byte is the low 4 bits of the 42nd character ('2', value 54) followed by
+            // the high 4 bits of the 43rd
+            assert_eq!(key.aes_key()[31], ((54 & 15) << 4) | (i as u8 >> 2), "{}", last as char);
+        }
     }
 
     #[test]

@@ -49,39 +49,10 @@ impl CallbackQuery {
     }
 }
 
-/// Decodes `%XX` escapes once; malformed escapes are kept literally; `+` stays `+`.
+/// Decodes `%XX` escapes once (with the `percent-encoding` crate); malformed escapes are kept
+/// literally; `+` stays `+`; bytes that do not form UTF-8 become U+FFFD.
 pub fn percent_decode(s: &str) -> Cow<'_, str> {
-    if !s.contains('%') {
-        return Cow::Borrowed(s);
-    }
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
-        {
-            out.push((h << 4) | l);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    match String::from_utf8(out) {
-        Ok(s) => Cow::Owned(s),
-        Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
-    }
-}
-
-fn hex(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy()
 }
 
 #[cfg(test)]
@@ -94,6 +65,8 @@ mod tests {
         assert_eq!(percent_decode("bad%zz%4"), "bad%zz%4");
         assert_eq!(percent_decode("%"), "%");
         assert_eq!(percent_decode("%E4%B8%AD"), "中");
+        assert_eq!(percent_decode("%E4%B8"), "\u{fffd}");
+        assert!(matches!(percent_decode("no-escapes+here"), Cow::Borrowed(_)));
         let q = CallbackQuery::parse("nonce=1&nonce=2&x&timestamp=&msg_signature=ab");
         assert_eq!(q.nonce.as_deref(), Some("1"));
         assert_eq!(q.timestamp.as_deref(), Some(""));

@@ -3,6 +3,7 @@
 use crate::Error;
 use sha1::{Digest, Sha1};
 use std::fmt;
+use subtle::ConstantTimeEq as _;
 
 /// A callback signature: the 20-byte SHA-1 digest, shown as 40 lowercase hex characters.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -38,21 +39,16 @@ impl Signature {
 
     /// Parses 40 hexadecimal characters (either case).
     pub fn from_hex(hex: &str) -> Result<Signature, Error> {
-        let h = hex.as_bytes();
-        if h.len() != 40 {
-            return Err(Error::MalformedSignature);
-        }
         let mut out = [0u8; 20];
-        for (i, pair) in h.chunks_exact(2).enumerate() {
-            out[i] = (nibble(pair[0])? << 4) | nibble(pair[1])?;
-        }
+        hex::decode_to_slice(hex, &mut out).map_err(|_| Error::MalformedSignature)?;
         Ok(Signature(out))
     }
 
-    /// Compares with a received `msg_signature` in constant time (for well-formed input).
+    /// Compares with a received `msg_signature` in constant time (for well-formed input), with
+    /// the `subtle` crate.
     pub fn verify(&self, msg_signature: &str) -> Result<(), Error> {
         let theirs = Signature::from_hex(msg_signature)?;
-        if ct_eq(&self.0, &theirs.0) { Ok(()) } else { Err(Error::SignatureMismatch) }
+        if bool::from(self.0[..].ct_eq(&theirs.0[..])) { Ok(()) } else { Err(Error::SignatureMismatch) }
     }
 
     /// 40 lowercase hex characters.
@@ -63,13 +59,9 @@ impl Signature {
 
 impl fmt::Display for Signature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut buf = [0u8; 40];
-        for (i, b) in self.0.iter().enumerate() {
-            buf[2 * i] = HEX[usize::from(b >> 4)];
-            buf[2 * i + 1] = HEX[usize::from(b & 15)];
-        }
-        // only ASCII hex digits were written
+        // 20 bytes fill exactly 40 hex digits, all ASCII
+        hex::encode_to_slice(self.0, &mut buf).map_err(|_| fmt::Error)?;
         f.write_str(std::str::from_utf8(&buf).map_err(|_| fmt::Error)?)
     }
 }
@@ -78,26 +70,6 @@ impl fmt::Debug for Signature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Signature({self})")
     }
-}
-
-fn nibble(c: u8) -> Result<u8, Error> {
-    match c {
-        b'0'..=b'9' => Ok(c - b'0'),
-        b'a'..=b'f' => Ok(c - b'a' + 10),
-        b'A'..=b'F' => Ok(c - b'A' + 10),
-        _ => Err(Error::MalformedSignature),
-    }
-}
-
-/// Equality whose running time does not depend on where the inputs differ.
-#[inline(never)]
-fn ct_eq(a: &[u8; 20], b: &[u8; 20]) -> bool {
-    let mut diff = 0u8;
-    for i in 0..20 {
-        diff |= a[i] ^ b[i];
-    }
-    // keep the optimiser from turning the fold back into an early-exit comparison
-    std::hint::black_box(diff) == 0
 }
 
 #[cfg(test)]

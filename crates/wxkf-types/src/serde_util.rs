@@ -9,6 +9,12 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::ser::Serializer;
 use std::fmt;
 
+/// A non-negative integer written as decimal text, with white space around it allowed: the one
+/// lenient reading of a number sent as text (JSON strings here, XML text in `callback`).
+pub(crate) fn u64_from_text(text: &str) -> Option<u64> {
+    text.trim().parse().ok()
+}
+
 /// A number that may come as a JSON number or as a decimal string.
 struct U64Visitor;
 
@@ -31,7 +37,7 @@ impl Visitor<'_> for U64Visitor {
         }
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
-        v.trim().parse().map_err(|_| E::custom(format!("not a number: {v:?}")))
+        u64_from_text(v).ok_or_else(|| E::custom(format!("not a number: {v:?}")))
     }
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<u64, E> {
         Ok(u64::from(v))

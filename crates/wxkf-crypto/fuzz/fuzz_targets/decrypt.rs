@@ -5,16 +5,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use std::sync::OnceLock;
-use wxkf_crypto::{CallbackCrypto, Error};
+use wxkf_crypto::Error;
 
-fn crypto() -> &'static CallbackCrypto {
-    static CRYPTO: OnceLock<CallbackCrypto> = OnceLock::new();
-    CRYPTO.get_or_init(|| {
-        CallbackCrypto::new("QDG6eK", "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C", "wx5823bf96d3bd56c7")
-            .expect("the official configuration is valid")
-    })
-}
+#[path = "common/official.rs"]
+mod official;
+use official::crypto;
 
 fuzz_target!(|data: &[u8]| {
     let crypto = crypto();

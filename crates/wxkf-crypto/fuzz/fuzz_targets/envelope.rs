@@ -4,16 +4,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use std::sync::OnceLock;
-use wxkf_crypto::{CallbackCrypto, Envelope};
+use wxkf_crypto::Envelope;
 
-fn crypto() -> &'static CallbackCrypto {
-    static CRYPTO: OnceLock<CallbackCrypto> = OnceLock::new();
-    CRYPTO.get_or_init(|| {
-        CallbackCrypto::new("QDG6eK", "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C", "wx5823bf96d3bd56c7")
-            .expect("the official configuration is valid")
-    })
-}
+#[path = "common/official.rs"]
+mod official;
+use official::crypto;
 
 /// The official V2 message's plaintext: the only one its signature can verify.
 const V2_PLAINTEXT: &str = "<xml><ToUserName><![CDATA[wx5823bf96d3bd56c7]]></ToUserName>\n<FromUserName><![CDATA[mycreate]]></FromUserName>\n<CreateTime>1409659813</CreateTime>\n<MsgType><![CDATA[text]]></MsgType>\n<Content><![CDATA[hello]]></Content>\n<MsgId>4561255354251345929</MsgId>\n<AgentID>218</AgentID>\n</xml>";
