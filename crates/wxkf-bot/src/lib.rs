@@ -43,6 +43,7 @@
 
 mod budget;
 mod context;
+mod conversation;
 mod coordinate;
 mod dedupe;
 mod error;
@@ -60,6 +61,7 @@ mod text;
 
 pub use budget::{Budget, BudgetStore, MemoryBudgets, REPLIES_PER_WINDOW, REPLY_WINDOW_SECS};
 pub use context::ReplyContext;
+pub use conversation::{DEFAULT_CUT_MARKER, Delivery, Placeholder, Turn, TurnConfig};
 pub use coordinate::{Coordinator, DedupeStore, LeaseAttempt, MemoryCoordinator, MemoryDedupe, PendingPull};
 pub use error::{BotError, DeadLetter, DeadLetterReason, HandlerTimedOut};
 pub use handler::{FnHandler, Handler, HandlerError, handler_fn};
