@@ -59,6 +59,9 @@ mod schedule;
 mod store;
 mod text;
 
+/// The attribute for implementing [`Handler`] (`#[wxkf_bot::async_trait]`), re-exported so that
+/// a bot needs no `async-trait` dependency of its own.
+pub use async_trait::async_trait;
 pub use budget::{Budget, BudgetStore, MemoryBudgets, REPLIES_PER_WINDOW, REPLY_WINDOW_SECS};
 pub use context::ReplyContext;
 pub use conversation::{DEFAULT_CUT_MARKER, Delivery, Placeholder, Turn, TurnConfig};
