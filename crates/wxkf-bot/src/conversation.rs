@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wxkf_client::Client;
 use wxkf_types::message::{ChangeType, Event, Message, MessageContent, Origin};
@@ -120,10 +120,22 @@ type Key = (String, String);
 /// `service_state/get` (only with [`BotConfig::session_lookup`](crate::BotConfig::session_lookup)),
 /// from `session_status_change` events at pull time, from customer messages that reopen an ended
 /// session, and from the bot's own `service_state/trans`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct SessionStates {
-    map: Mutex<HashMap<Key, ServiceState>>,
+    map: Mutex<HashMap<Key, (ServiceState, Instant)>>,
+    // a people state (2, 3, 4) older than this is asked again before it keeps the bot silent:
+    // a session WeCom ended by its 48-hour clock sends no event
+    stale_after: Duration,
 }
+
+impl Default for SessionStates {
+    fn default() -> Self {
+        SessionStates { map: Mutex::default(), stale_after: STALE_AFTER }
+    }
+}
+
+/// How long a state that keeps the bot silent is trusted before `service_state/get` confirms it.
+pub(crate) const STALE_AFTER: Duration = Duration::from_secs(300);
 
 /// Entries kept before sendable ones are dropped (they are looked up again on need).
 const MAX_ENTRIES: usize = 100_000;
@@ -131,18 +143,25 @@ const MAX_ENTRIES: usize = 100_000;
 impl SessionStates {
     pub(crate) fn get(&self, open_kfid: &str, user: &str) -> Option<ServiceState> {
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(&(open_kfid.to_owned(), user.to_owned())).copied()
+        map.get(&(open_kfid.to_owned(), user.to_owned())).map(|e| e.0)
+    }
+
+    /// The state and whether it is past [`STALE_AFTER`] while it keeps the bot silent.
+    fn get_checked(&self, open_kfid: &str, user: &str) -> Option<(ServiceState, bool)> {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&(open_kfid.to_owned(), user.to_owned()))
+            .map(|(s, at)| (*s, !s.can_send_msg() && at.elapsed() >= self.stale_after))
     }
 
     pub(crate) fn set(&self, open_kfid: &str, user: &str, state: ServiceState) {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= MAX_ENTRIES {
-            map.retain(|_, s| !s.can_send_msg());
+            map.retain(|_, (s, _)| !s.can_send_msg());
             if map.len() >= MAX_ENTRIES {
                 map.clear();
             }
         }
-        map.insert((open_kfid.to_owned(), user.to_owned()), state);
+        map.insert((open_kfid.to_owned(), user.to_owned()), (state, Instant::now()));
     }
 
     pub(crate) fn forget(&self, open_kfid: &str, user: &str) {
@@ -191,7 +210,8 @@ impl SessionStates {
     }
 
     /// The state as known; on a miss, asked with `service_state/get` when `lookup` is on, else
-    /// `None` (unknown: treated as the bot's).
+    /// `None` (unknown: treated as the bot's). A state that keeps the bot silent and was learned
+    /// over [`STALE_AFTER`] ago is asked again (kept if the call fails).
     pub(crate) async fn current(
         &self,
         client: &Client,
@@ -199,8 +219,12 @@ impl SessionStates {
         open_kfid: &str,
         user: &str,
     ) -> Result<Option<ServiceState>, BotError> {
-        if let Some(s) = self.get(open_kfid, user) {
-            return Ok(Some(s));
+        match self.get_checked(open_kfid, user) {
+            Some((s, false)) => return Ok(Some(s)),
+            Some((s, true)) => {
+                return Ok(Some(self.refresh(client, open_kfid, user).await.unwrap_or(s)));
+            }
+            None => {}
         }
         if !lookup || user.is_empty() {
             return Ok(None);
@@ -266,6 +290,40 @@ mod tests {
         assert_eq!(s.get("wk1", "wm1"), Some(ServiceState::Human));
         assert!(with_people(s.get("wk1", "wm1")));
         assert!(!with_people(None));
+    }
+
+    #[tokio::test]
+    async fn a_people_state_past_its_age_is_asked_again() {
+        use wiremock::matchers::path;
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        let server = MockServer::start().await;
+        Mock::given(path("/cgi-bin/gettoken"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                serde_json::json!({"errcode": 0, "errmsg": "ok", "access_token": "T", "expires_in": 7200}),
+            ))
+            .mount(&server)
+            .await;
+        // the session ended by its clock, without an event: WeCom says it is new
+        Mock::given(path("/cgi-bin/kf/service_state/get"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(serde_json::json!({"errcode": 0, "errmsg": "ok", "service_state": 0})),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let client = Client::builder("ww1", "secret").base_url(server.uri()).build().expect("client");
+        let fresh = SessionStates::default();
+        fresh.set("wk1", "wm1", ServiceState::Human);
+        assert_eq!(
+            fresh.current(&client, false, "wk1", "wm1").await.ok().flatten(),
+            Some(ServiceState::Human)
+        );
+        let aged = SessionStates { stale_after: Duration::ZERO, ..SessionStates::default() };
+        aged.set("wk1", "wm1", ServiceState::Queued);
+        assert_eq!(aged.current(&client, false, "wk1", "wm1").await.ok().flatten(), Some(ServiceState::New));
+        // a miss without lookup asks nothing
+        assert_eq!(aged.current(&client, false, "wk1", "wm2").await.ok().flatten(), None);
     }
 
     #[test]
