@@ -387,7 +387,8 @@ impl ReplyContext {
     }
 
     async fn reply_media(&self, kind: MediaType, filename: &str, data: Bytes) -> Result<(), BotError> {
-        // check the budget before uploading, so a refused send costs no upload
+        // check the session and the budget before uploading, so a refused send costs no upload
+        self.ensure_with_bot().await?;
         let budget = self.budget().await?;
         if budget.expires_at <= now_secs() {
             return Err(BotError::WindowClosed);

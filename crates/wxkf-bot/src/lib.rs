@@ -13,6 +13,11 @@
 //!   budget locally.
 //! - A failing handler is retried with backoff, then the message goes to
 //!   [`Handler::on_dead_letter`] and the cursor moves on.
+//! - For AI bots (docs/ai-bot.md): opt-in turns merge a customer's quick messages into one
+//!   [`Turn`] ([`Handler::on_turn`]); a session-state cache keeps the AI out of sessions a servicer
+//!   holds ([`Handler::on_handed_off_message`], [`BotError::SessionLeftBot`]); hand-off with
+//!   [`ReplyContext::hand_to_pool`]; a placeholder policy ([`BotConfig::with_placeholder`]); long
+//!   answers cut to the budget ([`ReplyContext::reply_text_fit`]).
 //! - Several instances behave as one with a shared [`Coordinator`] (pending callbacks and a pull
 //!   lease per open_kfid), [`DedupeStore`] and [`BudgetStore`]; feature `redis` has all three
 //!   (`BotBuilder::redis`, docs/scaling.md).

@@ -435,3 +435,35 @@ async fn a_six_part_answer_with_three_slots_left_sends_three_the_last_marked_cut
     assert_eq!(refusals(&sim, 95001), 0);
     bot.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cut_answer_of_full_pieces_still_fits_one_message() {
+    /// Uses 4 replies, then answers with three full 2048-byte pieces: one fits.
+    #[derive(Clone, Default)]
+    struct Full(Arc<Mutex<Option<(u32, bool)>>>);
+    #[async_trait]
+    impl Handler for Full {
+        async fn on_customer_message(&self, ctx: &ReplyContext, _: &Message) -> Result<(), HandlerError> {
+            for i in 1..=4 {
+                ctx.reply_text(&format!("part {i}")).await?;
+            }
+            let d = ctx.reply_text_fit(&"长".repeat(3 * 2048 / 3)).await?;
+            *self.0.lock().unwrap() = Some((d.sent, d.cut));
+            Ok(())
+        }
+    }
+    let sim = sim().await;
+    let handler = Full::default();
+    let bot = start(&sim, handler.clone(), BotConfig::default().with_cut_marker("[cut]")).await;
+    let alice = sim.customer(KF, "wmALICE");
+    alice.say("long");
+    alice.wait_for_replies(5, WAIT).await;
+    bot.bot.idle().await;
+    let got = texts(&sim, "wmALICE");
+    assert_eq!(got.len(), 5);
+    let last = got.last().map(String::as_str).unwrap_or_default();
+    assert!(last.ends_with("长[cut]") && last.len() <= 2048, "{} bytes: {last:.30}", last.len());
+    assert_eq!(*handler.0.lock().unwrap(), Some((1, true)));
+    assert_eq!(refusals(&sim, 95001) + refusals(&sim, 45002), 0);
+    bot.stop().await;
+}
