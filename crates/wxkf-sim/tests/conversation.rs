@@ -467,3 +467,98 @@ async fn a_cut_answer_of_full_pieces_still_fits_one_message() {
     assert_eq!(refusals(&sim, 95001) + refusals(&sim, 45002), 0);
     bot.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_95018_from_a_cache_that_was_behind_is_reported_as_the_session_leaving_the_bot() {
+    let sim = sim().await;
+    let handler = Thinker { think: Duration::from_millis(1000), ..Default::default() };
+    let bot = start(&sim, handler.clone(), BotConfig::default()).await;
+    let alice = sim.customer(KF, "wmALICE");
+    alice.say("我要退款");
+    assert!(until(|| *handler.started.lock().unwrap() == 1).await);
+    // the take-over's callback never arrives: the bot does not know of it when it replies
+    sim.inject(wxkf_sim::FaultRule::new(wxkf_sim::Fault::DropCallback).callbacks());
+    sim.servicer_takes(KF, "wmALICE", "zhangsan");
+    assert!(until(|| !handler.outcomes.lock().unwrap().is_empty()).await);
+    assert_eq!(*handler.outcomes.lock().unwrap(), vec!["refused in state 3".to_owned()]);
+    assert_eq!(refusals(&sim, 95018), 1, "WeCom refused the one send the cache let through");
+    assert!(alice.replies().is_empty());
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retried_turn_sends_nothing_twice_and_gets_one_placeholder() {
+    const PLACEHOLDER: &str = "请稍候";
+    /// Each attempt thinks past the placeholder time, says "part 1", and the first attempt then
+    /// fails; the second also says "part 2".
+    #[derive(Clone, Default)]
+    struct Flaky(Arc<Mutex<u32>>);
+    #[async_trait]
+    impl Handler for Flaky {
+        async fn on_customer_message(&self, _: &ReplyContext, _: &Message) -> Result<(), HandlerError> {
+            Ok(())
+        }
+        async fn on_turn(&self, ctx: &ReplyContext, _turn: &Turn) -> Result<(), HandlerError> {
+            let attempt = {
+                let mut n = self.0.lock().unwrap();
+                *n += 1;
+                *n
+            };
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            ctx.reply_text("part 1").await?;
+            if attempt == 1 {
+                return Err("the model timed out".into());
+            }
+            ctx.reply_text("part 2").await?;
+            Ok(())
+        }
+    }
+    let sim = sim().await;
+    let handler = Flaky::default();
+    let config = BotConfig::default()
+        .with_turns(Duration::from_millis(200), Duration::from_secs(5))
+        .with_placeholder(Duration::from_millis(300), PLACEHOLDER)
+        .with_retries(2, Duration::from_millis(50));
+    let bot = start(&sim, handler.clone(), config).await;
+    let alice = sim.customer(KF, "wmALICE");
+    alice.say("一");
+    alice.say("二");
+    alice.wait_for_replies(3, WAIT).await;
+    bot.bot.idle().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(*handler.0.lock().unwrap(), 2, "retried once");
+    assert_eq!(texts(&sim, "wmALICE"), vec![PLACEHOLDER, "part 1", "part 2"]);
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_turn_that_gives_up_reaches_the_dead_letter_hook_once_with_its_newest_message() {
+    #[derive(Clone, Default)]
+    struct Fails(Arc<Mutex<Vec<String>>>);
+    #[async_trait]
+    impl Handler for Fails {
+        async fn on_customer_message(&self, _: &ReplyContext, _: &Message) -> Result<(), HandlerError> {
+            Ok(())
+        }
+        async fn on_turn(&self, ctx: &ReplyContext, _turn: &Turn) -> Result<(), HandlerError> {
+            // 6 pieces cannot fit 5 replies: a permanent error, not retried
+            ctx.reply_text(&"长".repeat(6 * 2048 / 3)).await?;
+            Ok(())
+        }
+        async fn on_dead_letter(&self, msg: &Message, _error: &HandlerError) {
+            self.0.lock().unwrap().push(text_of(msg));
+        }
+    }
+    let sim = sim().await;
+    let handler = Fails::default();
+    let config = BotConfig::default().with_turns(Duration::from_millis(200), Duration::from_secs(5));
+    let bot = start(&sim, handler.clone(), config).await;
+    let alice = sim.customer(KF, "wmALICE");
+    alice.say("一");
+    alice.say("二");
+    assert!(until(|| !handler.0.lock().unwrap().is_empty()).await);
+    bot.bot.idle().await;
+    assert_eq!(*handler.0.lock().unwrap(), vec!["二".to_owned()]);
+    assert!(alice.replies().is_empty());
+    bot.stop().await;
+}
