@@ -423,7 +423,6 @@ async fn handle(
 }
 
 impl ReplyContext {
-    #[allow(clippy::too_many_arguments)]
     fn for_message(
         inner: &Arc<Inner>,
         open_kfid: &str,
