@@ -90,6 +90,7 @@ fn ci() -> Result<(), String> {
     run("cargo", &[&["test", "--all-targets"][..], &redis].concat())?;
     // the README's first command, so it never rots (it bounds itself to 120 s)
     run("cargo", &["run", "--locked", "--example", "demo"])?;
+    run("cargo", &["run", "--locked", "--example", "llm_demo"])?;
     run_in(
         &root(),
         "cargo",

@@ -1,6 +1,7 @@
 //! Replying to one customer, within WeCom's budget.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use wxkf_client::Client;
@@ -8,8 +9,10 @@ use wxkf_types::media::MediaType;
 use wxkf_types::message::{
     MAX_TEXT_BYTES, MsgMenu, SendLink, SendMessage, SendMsgOnEventRequest, SendMsgRequest,
 };
+use wxkf_types::service_state::{ServiceState, ServiceStateTransRequest};
 
 use crate::budget::{Budget, BudgetStore};
+use crate::conversation::{Delivery, SessionStates};
 use crate::error::BotError;
 use crate::text::split_text;
 
@@ -44,6 +47,14 @@ pub struct ReplyContext {
     pub(crate) next: Arc<std::sync::atomic::AtomicU32>,
     // msgids of this message's replies that went out, kept across the handler's attempts
     pub(crate) sent: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    // the runtime's session-state cache, checked right before each send
+    pub(crate) sessions: Arc<SessionStates>,
+    // whether a cache miss is looked up with service_state/get (BotConfig::session_lookup)
+    pub(crate) lookup: bool,
+    // appended to the last part of an answer cut to the budget (BotConfig::cut_marker)
+    pub(crate) cut_marker: Arc<str>,
+    // set once the handler started a send (kept across attempts): no placeholder after that
+    pub(crate) started: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for ReplyContext {
@@ -113,13 +124,17 @@ impl ReplyContext {
 
     fn next_msgid(&self) -> String {
         let n = self.next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.derived_msgid(&n.to_string())
+    }
+
+    fn derived_msgid(&self, suffix: &str) -> String {
         // FNV-1a of the incoming msgid: stable across re-deliveries, short enough for 32 bytes
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         for b in self.source_msgid.bytes() {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
-        format!("r{h:016x}-{n}")
+        format!("r{h:016x}-{suffix}")
     }
 
     fn was_sent(&self, msgid: &str) -> bool {
@@ -140,11 +155,18 @@ impl ReplyContext {
         if todo.is_empty() {
             return Ok(());
         }
+        self.started.store(true, Ordering::SeqCst);
+        self.ensure_with_bot().await?;
         let n = u32::try_from(todo.len()).unwrap_or(u32::MAX);
         self.take(n).await?;
         let mut left = n;
         for req in todo {
             let msgid = req.msgid.clone().unwrap_or_default();
+            // the state may have changed since the last part (a servicer took the session)
+            if let Err(e) = self.ensure_with_bot().await {
+                self.give_back(left).await;
+                return Err(e);
+            }
             match self.client.message().send_msg(req).await {
                 Ok(_) => {}
                 Err(e) if is_duplicate(&e) => {
@@ -153,13 +175,190 @@ impl ReplyContext {
                 }
                 Err(e) => {
                     self.give_back(left).await;
-                    return Err(e.into());
+                    return Err(self.after_refusal(e).await);
                 }
             }
             self.mark_sent(msgid);
             left -= 1;
         }
         Ok(())
+    }
+
+    /// The session's state as the runtime knows it: from `session_status_change` events, the
+    /// bot's own transitions and, with [`BotConfig::session_lookup`](crate::BotConfig::session_lookup),
+    /// `service_state/get` on a miss. `None`: not known (treated as the bot's).
+    pub async fn session_state(&self) -> Result<Option<ServiceState>, BotError> {
+        self.sessions.current(&self.client, self.lookup, &self.open_kfid, &self.external_userid).await
+    }
+
+    /// Refuses locally when the session is known to have left the bot.
+    async fn ensure_with_bot(&self) -> Result<(), BotError> {
+        match self.session_state().await? {
+            Some(state) if !state.can_send_msg() => Err(BotError::SessionLeftBot { state }),
+            _ => Ok(()),
+        }
+    }
+
+    /// A send refused with 95018 means the cache was out of date (e.g. the session ended by its
+    /// 48-hour clock): the state is asked again and the refusal reported as
+    /// [`BotError::SessionLeftBot`] when it confirms the session left the bot.
+    async fn after_refusal(&self, e: wxkf_client::Error) -> BotError {
+        if e.errcode() != Some(95018) {
+            return e.into();
+        }
+        self.sessions.forget(&self.open_kfid, &self.external_userid);
+        match self.sessions.refresh(&self.client, &self.open_kfid, &self.external_userid).await {
+            Ok(state) if !state.can_send_msg() => BotError::SessionLeftBot { state },
+            _ => e.into(),
+        }
+    }
+
+    /// Moves the session with `service_state/trans` and remembers the new state, so that every
+    /// later reply of the bot to this customer is refused locally. Returns the `msg_code` for
+    /// [`send_event_text`](Self::send_event_text), when WeCom gives one.
+    async fn trans(&self, req: ServiceStateTransRequest) -> Result<Option<String>, BotError> {
+        let target = req.service_state;
+        match self.client.service_state().trans(req).await {
+            Ok(r) => {
+                self.sessions.set(&self.open_kfid, &self.external_userid, target);
+                Ok(r.msg_code.filter(|c| !c.is_empty()))
+            }
+            Err(e) => {
+                // the state may not be what the cache said (95013, 95016): ask again next time
+                self.sessions.forget(&self.open_kfid, &self.external_userid);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Hands the session to the waiting pool (state 2, 转人工; `service_state/trans`, kf-api.md
+    /// §4.2). From then on the AI handlers are not called for this customer and replies are
+    /// refused with [`BotError::SessionLeftBot`]. Returns the `msg_code` (48 h) for a message
+    /// with [`send_event_text`](Self::send_event_text), e.g. "已为您转接人工客服".
+    ///
+    /// Not idempotent: a handler retried after this call moves the session again (WeCom may
+    /// answer 95016).
+    pub async fn hand_to_pool(&self) -> Result<Option<String>, BotError> {
+        self.trans(ServiceStateTransRequest::to_pool(&self.open_kfid, &self.external_userid)).await
+    }
+
+    /// Hands the session to the servicer `servicer_userid` (state 3), who must be receiving
+    /// (else 95019). Like [`hand_to_pool`](Self::hand_to_pool) otherwise.
+    pub async fn hand_to_servicer(&self, servicer_userid: &str) -> Result<Option<String>, BotError> {
+        self.trans(ServiceStateTransRequest::to_servicer(
+            &self.open_kfid,
+            &self.external_userid,
+            servicer_userid,
+        ))
+        .await
+    }
+
+    /// Ends the session (state 4). Returns the closing `msg_code` (20 s) for a closing message
+    /// with [`send_event_text`](Self::send_event_text). The customer's next message opens a new
+    /// session, which the bot answers again.
+    pub async fn end_session(&self) -> Result<Option<String>, BotError> {
+        self.trans(ServiceStateTransRequest::end(&self.open_kfid, &self.external_userid)).await
+    }
+
+    /// Sends `text` with a `msg_code` from [`hand_to_pool`](Self::hand_to_pool),
+    /// [`hand_to_servicer`](Self::hand_to_servicer), [`end_session`](Self::end_session) or a
+    /// `session_status_change` event (`send_msg_on_event`, kf-api.md §5.5): outside the
+    /// 5-message budget and allowed after the session left the bot. A code works once, while the
+    /// state it was issued for lasts; text over 2048 bytes is refused.
+    pub async fn send_event_text(&self, code: &str, text: &str) -> Result<(), BotError> {
+        if text.len() > MAX_TEXT_BYTES {
+            return Err(BotError::TextTooLong { len: text.len() });
+        }
+        if text.is_empty() {
+            return Err(BotError::EmptyText);
+        }
+        let req = SendMsgOnEventRequest::text(code, text).with_msgid(self.next_msgid());
+        self.send_on_event(req).await
+    }
+
+    /// Sends as many of `parts` (one message each; a part over 2048 bytes is split) as the
+    /// remaining budget allows. When they do not all fit, the last one sent is shortened if need
+    /// be and ends with [`BotConfig::cut_marker`](crate::BotConfig::cut_marker), instead of
+    /// failing half-way. Refused like [`reply_text`](Self::reply_text) when nothing can be sent.
+    pub async fn reply_parts_fit<S: AsRef<str>>(&self, parts: &[S]) -> Result<Delivery, BotError> {
+        let mut pieces: Vec<String> = Vec::new();
+        for p in parts {
+            pieces.extend(split_text(p.as_ref(), MAX_TEXT_BYTES).into_iter().map(str::to_owned));
+        }
+        if pieces.is_empty() {
+            return Err(BotError::EmptyText);
+        }
+        let budget = self.budget().await?;
+        if budget.expires_at <= now_secs() {
+            return Err(BotError::WindowClosed);
+        }
+        // what earlier attempts sent is not sent (nor counted) again; msgids are numbered alike
+        let base = self.next.load(Ordering::SeqCst);
+        let already = (0..pieces.len())
+            .filter(|i| {
+                let n = base.saturating_add(u32::try_from(*i).unwrap_or(u32::MAX));
+                self.was_sent(&self.derived_msgid(&n.to_string()))
+            })
+            .count();
+        let room = usize::try_from(budget.remaining).unwrap_or(usize::MAX).saturating_add(already);
+        if room == 0 {
+            return Err(BotError::BudgetExhausted { needed: 1, remaining: 0 });
+        }
+        let cut = pieces.len() > room;
+        if cut {
+            pieces.truncate(room);
+            if let Some(last) = pieces.last_mut() {
+                let marker: &str = &self.cut_marker;
+                let keep = MAX_TEXT_BYTES.saturating_sub(marker.len());
+                let head = split_text(last, keep).into_iter().next().unwrap_or_default().to_owned();
+                *last = format!("{head}{marker}");
+            }
+        }
+        let requests: Vec<SendMsgRequest> = pieces
+            .iter()
+            .map(|part| {
+                SendMsgRequest::text(&self.external_userid, &self.open_kfid, part.as_str())
+                    .with_msgid(self.next_msgid())
+            })
+            .collect();
+        let sent = u32::try_from(requests.len()).unwrap_or(u32::MAX);
+        self.send_all(requests).await?;
+        Ok(Delivery { sent, cut })
+    }
+
+    /// [`reply_parts_fit`](Self::reply_parts_fit) for one text (split at 2048 bytes).
+    pub async fn reply_text_fit(&self, text: &str) -> Result<Delivery, BotError> {
+        self.reply_parts_fit(&[text]).await
+    }
+
+    /// The placeholder policy's send: `text`, once per message or turn, only if the handler has
+    /// not started a reply, the session is the bot's, and at least one more reply stays in the
+    /// budget for the answer. Whether it went out.
+    pub(crate) async fn send_placeholder(&self, text: &str) -> Result<bool, BotError> {
+        let msgid = self.derived_msgid("p");
+        if self.started.load(Ordering::SeqCst) || self.was_sent(&msgid) {
+            return Ok(false);
+        }
+        if self.ensure_with_bot().await.is_err() {
+            return Ok(false);
+        }
+        // two at once or none: the placeholder never takes the answer's last slot
+        if self.take(2).await.is_err() {
+            return Ok(false);
+        }
+        self.give_back(1).await;
+        let req =
+            SendMsgRequest::text(&self.external_userid, &self.open_kfid, text).with_msgid(msgid.clone());
+        match self.client.message().send_msg(req).await {
+            Ok(_) => {}
+            Err(e) if is_duplicate(&e) => self.give_back(1).await,
+            Err(e) => {
+                self.give_back(1).await;
+                return Err(self.after_refusal(e).await);
+            }
+        }
+        self.mark_sent(msgid);
+        Ok(true)
     }
 
     /// Sends `text`, split at ≤ 2048 bytes on character boundaries into consecutive messages.
@@ -188,7 +387,8 @@ impl ReplyContext {
     }
 
     async fn reply_media(&self, kind: MediaType, filename: &str, data: Bytes) -> Result<(), BotError> {
-        // check the budget before uploading, so a refused send costs no upload
+        // check the session and the budget before uploading, so a refused send costs no upload
+        self.ensure_with_bot().await?;
         let budget = self.budget().await?;
         if budget.expires_at <= now_secs() {
             return Err(BotError::WindowClosed);

@@ -60,6 +60,18 @@ pub enum BotError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The session is no longer the bot's: it is queued for a servicer (2), held by one (3) or
+    /// ended (4), as the runtime's session-state cache knows right before the send (docs/ai-bot.md).
+    /// Nothing was sent, so WeCom never answers 95018. The runtime counts a handler that fails
+    /// with it as done, without retries or dead letter.
+    #[error(
+        "the session is in service state {} ({state:?}), no longer the bot's: the reply was not sent; a servicer has it, or the customer must write again",
+        u32::from(*state)
+    )]
+    SessionLeftBot {
+        /// The session's state.
+        state: wxkf_types::service_state::ServiceState,
+    },
     /// No store was chosen and `WXKF_DATA_DIR` is not set.
     #[error(
         "choose where the bot keeps cursors, handled msgids and reply budgets: BotBuilder::data_dir(DIR) or WXKF_DATA_DIR for one instance, BotBuilder::redis for several, or BotBuilder::memory_store() for tests (forgotten on restart)"
@@ -89,6 +101,7 @@ impl BotError {
             | BotError::TextTooLong { .. }
             | BotError::NoWelcomeCode
             | BotError::InvalidConfig { .. }
+            | BotError::SessionLeftBot { .. }
             | BotError::NoStore => true,
             BotError::Api(e) => client_error_is_permanent(e),
             _ => false,
@@ -112,6 +125,19 @@ pub(crate) fn is_permanent(error: &(dyn std::error::Error + 'static)) -> bool {
         }
         if let Some(c) = e.downcast_ref::<wxkf_client::Error>() {
             return client_error_is_permanent(c);
+        }
+        next = e.source();
+    }
+    false
+}
+
+/// Whether a handler's error (or any error in its source chain) is
+/// [`BotError::SessionLeftBot`]: the reply was refused because people have the session.
+pub(crate) fn is_session_left(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(BotError::SessionLeftBot { .. }) = e.downcast_ref::<BotError>() {
+            return true;
         }
         next = e.source();
     }

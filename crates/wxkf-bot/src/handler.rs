@@ -4,8 +4,10 @@ use std::future::Future;
 
 use async_trait::async_trait;
 use wxkf_types::message::{Event, Message};
+use wxkf_types::service_state::ServiceState;
 
 use crate::context::ReplyContext;
+use crate::conversation::Turn;
 
 /// The error a handler returns; the runtime retries the message, then gives it to
 /// [`Handler::on_dead_letter`].
@@ -18,6 +20,29 @@ pub type HandlerError = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub trait Handler: Send + Sync + 'static {
     /// A message from the customer (origin 3). Called at most once per `msgid` unless it fails.
     async fn on_customer_message(&self, ctx: &ReplyContext, msg: &Message) -> Result<(), HandlerError>;
+
+    /// A customer's turn: with [`BotConfig::with_turns`](crate::BotConfig::with_turns), the
+    /// runtime calls this instead of [`on_customer_message`](Self::on_customer_message) with the
+    /// customer's consecutive messages merged by the quiet window (docs/ai-bot.md). The default
+    /// calls `on_customer_message` for each message in order with the same `ctx`, so a
+    /// [`handler_fn`] bot keeps working. Retried as a whole if it fails; replies that already went
+    /// out are not sent again.
+    async fn on_turn(&self, ctx: &ReplyContext, turn: &Turn) -> Result<(), HandlerError> {
+        for msg in turn.messages() {
+            self.on_customer_message(ctx, msg).await?;
+        }
+        Ok(())
+    }
+
+    /// A customer message that arrived while people have the session: queued for a servicer
+    /// (state 2) or held by one (state 3), as the runtime's session-state cache knows it
+    /// (docs/ai-bot.md). The AI handlers ([`on_customer_message`](Self::on_customer_message),
+    /// [`on_turn`](Self::on_turn)) are not called for it. Read-only (the bot may not send in
+    /// these states). Ignored by default.
+    async fn on_handed_off_message(&self, msg: &Message, state: ServiceState) -> Result<(), HandlerError> {
+        let _ = (msg, state);
+        Ok(())
+    }
 
     /// A system event (origin 4), e.g. `enter_session`, whose welcome code is on `ctx`
     /// ([`ReplyContext::send_welcome_text`]). Ignored by default.

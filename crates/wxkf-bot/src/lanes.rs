@@ -6,16 +6,19 @@
 //! recorded in the dedupe store; only then does the pull loop count it for the cursor.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
-use tracing::{Instrument, debug, warn};
+use tokio::sync::{Notify, mpsc};
+use tokio::time::Instant;
+use tracing::{Instrument, debug, info, warn};
 use wxkf_types::message::{Event, Message, Origin};
+use wxkf_types::service_state::ServiceState;
 
 use crate::context::ReplyContext;
-use crate::error::{DeadLetter, DeadLetterReason, HandlerTimedOut, is_permanent};
+use crate::conversation::{Turn, TurnConfig, with_people};
+use crate::error::{DeadLetter, DeadLetterReason, HandlerTimedOut, is_permanent, is_session_left};
 use crate::handler::HandlerError;
 use crate::runtime::{Inner, backoff};
 
@@ -50,11 +53,15 @@ struct Job {
     msg: Message,
     // history from before the first start: recorded, not handled
     skip: bool,
+    // when it reached the lane (the quiet window of turns counts from it)
+    at: Instant,
 }
 
 #[derive(Default)]
 struct Queue {
     jobs: VecDeque<Job>,
+    // told of every message pushed (turns wait for it)
+    notify: Arc<Notify>,
 }
 
 type LaneKey = (String, Lane);
@@ -85,7 +92,9 @@ impl Lanes {
         let key = (open_kfid.to_owned(), lane_of(&msg));
         let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
         let start = !lanes.contains_key(&key);
-        lanes.entry(key.clone()).or_default().jobs.push_back(Job { msg, skip });
+        let q = lanes.entry(key.clone()).or_default();
+        q.jobs.push_back(Job { msg, skip, at: Instant::now() });
+        q.notify.notify_one();
         drop(lanes);
         if start {
             let inner = Arc::clone(inner);
@@ -112,7 +121,8 @@ impl Lanes {
     }
 }
 
-/// Pops and handles the lane's messages one by one until it is empty.
+/// Pops and handles the lane's messages one by one until it is empty. With turns on, a
+/// customer's consecutive messages are taken together (docs/ai-bot.md).
 async fn run_lane(inner: Arc<Inner>, key: LaneKey) {
     // if this task dies (a panic in the runtime's own code), the lane's queue is not stranded:
     // the guard hands what is left to a new task
@@ -128,10 +138,10 @@ async fn run_lane(inner: Arc<Inner>, key: LaneKey) {
     }
     let mut restart = Restart(Some((Arc::clone(&inner), key.clone())));
     loop {
-        let job = {
+        let (job, notify) = {
             let mut lanes = inner.lanes.lanes.lock().unwrap_or_else(|e| e.into_inner());
-            match lanes.get_mut(&key).and_then(|q| q.jobs.pop_front()) {
-                Some(job) => job,
+            match lanes.get_mut(&key).and_then(|q| q.jobs.pop_front().map(|j| (j, Arc::clone(&q.notify)))) {
+                Some(popped) => popped,
                 None => {
                     lanes.remove(&key);
                     restart.0 = None;
@@ -142,55 +152,257 @@ async fn run_lane(inner: Arc<Inner>, key: LaneKey) {
         let open_kfid = &key.0;
         if job.skip {
             debug!(msgid = %job.msg.msgid, "history from before the first start: skipped");
-        } else {
-            handle(&inner, open_kfid, &job.msg).await;
+            inner.recorder().record(open_kfid, &job.msg.msgid);
+            continue;
         }
-        inner.recorder().record(open_kfid, &job.msg.msgid);
+        if !is_turn_item(&job) || !matches!(key.1, Lane::Customer(_)) {
+            handle(&inner, open_kfid, Call::One(job.msg.clone()), None).await;
+            inner.recorder().record(open_kfid, &job.msg.msgid);
+            continue;
+        }
+        let mut jobs = vec![job];
+        if let Some(turns) = &inner.config.turns {
+            collect_turn(&inner, &key, &notify, turns, &mut jobs).await;
+        }
+        let Some(first) = jobs.first() else { continue };
+        let kfid = first.msg.open_kfid().unwrap_or(open_kfid).to_owned();
+        let user = first.msg.external_userid().unwrap_or_default().to_owned();
+        let state = match inner
+            .sessions
+            .current(&inner.client, inner.config.session_lookup, &kfid, &user)
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                // unknown: the handler runs, and each send is checked again
+                warn!(open_kfid = %kfid, error = %crate::error::chain(&e), "could not read the session state");
+                None
+            }
+        };
+        let calls: Vec<Call> = if let (true, Some(state)) = (with_people(state), state) {
+            jobs.iter().map(|j| Call::HandedOff(j.msg.clone(), state)).collect()
+        } else if inner.config.turns.is_some() {
+            vec![Call::Turn(Turn::new(jobs.iter().map(|j| j.msg.clone()).collect()))]
+        } else {
+            jobs.iter().map(|j| Call::One(j.msg.clone())).collect()
+        };
+        let cancel = inner.config.turns.as_ref().filter(|t| t.cancel_running).map(|_| (&notify, &key));
+        let mut cancelled = false;
+        for call in calls {
+            if let Outcome::Cancelled = handle(&inner, open_kfid, call, cancel).await {
+                cancelled = true;
+            }
+        }
+        if cancelled {
+            // answered together with what came in: back to the front, in order
+            debug!(messages = jobs.len(), "a new message stopped the running answer");
+            let mut lanes = inner.lanes.lanes.lock().unwrap_or_else(|e| e.into_inner());
+            let q = lanes.entry(key.clone()).or_default();
+            for j in jobs.into_iter().rev() {
+                q.jobs.push_front(j);
+            }
+            continue;
+        }
+        for j in &jobs {
+            inner.recorder().record(open_kfid, &j.msg.msgid);
+        }
     }
 }
 
-/// Runs the handler for one message: with a timeout, retried with backoff unless the error
-/// cannot succeed, then dead-lettered.
-async fn handle(inner: &Arc<Inner>, open_kfid: &str, msg: &Message) {
-    let kfid = msg.open_kfid().unwrap_or(open_kfid);
-    let user = msg.external_userid().unwrap_or_default();
+/// A customer message to handle (not history).
+fn is_turn_item(job: &Job) -> bool {
+    !job.skip && job.msg.origin == Origin::Customer
+}
+
+/// Takes the customer's further messages from the front of the lane until the customer has been
+/// quiet for `turns.quiet` (counted from when the newest one reached the lane) or `max_total`
+/// passed since the first one did.
+async fn collect_turn(
+    inner: &Arc<Inner>,
+    key: &LaneKey,
+    notify: &Arc<Notify>,
+    turns: &TurnConfig,
+    jobs: &mut Vec<Job>,
+) {
+    let Some(first_at) = jobs.first().map(|j| j.at) else { return };
+    let stop_at = first_at + turns.max_total;
+    loop {
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        {
+            let mut lanes = inner.lanes.lanes.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(q) = lanes.get_mut(key) {
+                while q.jobs.front().is_some_and(is_turn_item) {
+                    if let Some(j) = q.jobs.pop_front() {
+                        jobs.push(j);
+                    }
+                }
+            }
+        }
+        let last_at = jobs.iter().map(|j| j.at).max().unwrap_or(first_at);
+        let deadline = (last_at + turns.quiet).min(stop_at);
+        if Instant::now() >= deadline {
+            return;
+        }
+        tokio::select! {
+            _ = notified => {}
+            _ = tokio::time::sleep_until(deadline) => return,
+        }
+    }
+}
+
+/// Resolves once a customer message waits in the lane (the turn being answered is then stopped).
+async fn new_customer_message(inner: &Arc<Inner>, key: &LaneKey, notify: &Notify) {
+    loop {
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        {
+            let lanes = inner.lanes.lanes.lock().unwrap_or_else(|e| e.into_inner());
+            if lanes.get(key).is_some_and(|q| q.jobs.iter().any(is_turn_item)) {
+                return;
+            }
+        }
+        notified.await;
+    }
+}
+
+/// What the handler is called with.
+enum Call {
+    /// One message, to the method of its origin.
+    One(Message),
+    /// A customer's turn, to [`Handler::on_turn`](crate::Handler::on_turn).
+    Turn(Turn),
+    /// A customer message while people have the session.
+    HandedOff(Message, ServiceState),
+}
+
+impl Call {
+    /// The message that stands for the call in logs and the dead-letter hook (a turn's newest).
+    fn message(&self) -> Option<&Message> {
+        match self {
+            Call::One(m) | Call::HandedOff(m, _) => Some(m),
+            Call::Turn(t) => t.last(),
+        }
+    }
+
+    /// Whether the placeholder policy applies (an answer to the customer is awaited).
+    fn awaits_answer(&self) -> bool {
+        match self {
+            Call::One(m) => m.origin == Origin::Customer,
+            Call::Turn(_) => true,
+            Call::HandedOff(..) => false,
+        }
+    }
+}
+
+enum Outcome {
+    Done,
+    Cancelled,
+}
+
+/// Runs the handler for one call: with a timeout, retried with backoff unless the error
+/// cannot succeed, then dead-lettered. With `cancel`, a new customer message in the lane stops it.
+async fn handle(
+    inner: &Arc<Inner>,
+    open_kfid: &str,
+    call: Call,
+    cancel: Option<(&Arc<Notify>, &LaneKey)>,
+) -> Outcome {
+    let Some(msg) = call.message().cloned() else { return Outcome::Done };
+    let kfid = msg.open_kfid().unwrap_or(open_kfid).to_owned();
+    let user = msg.external_userid().unwrap_or_default().to_owned();
+    let source = match &call {
+        Call::Turn(t) => t.messages().iter().map(|m| m.msgid.as_str()).collect::<Vec<_>>().join(","),
+        _ => msg.msgid.clone(),
+    };
+    let call = Arc::new(call);
     // the msgids of replies already sent for this message, kept across attempts: a retried
     // handler's earlier parts are not sent again
     let sent: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let started: Arc<AtomicBool> = Arc::default();
     let mut attempt = 0u32;
     loop {
-        let Ok(permit) = Arc::clone(&inner.permits).acquire_owned().await else { return };
-        let ctx = ReplyContext::for_message(inner, kfid, user, msg, Arc::clone(&sent));
+        let Ok(permit) = Arc::clone(&inner.permits).acquire_owned().await else { return Outcome::Done };
+        let ctx = ReplyContext::for_message(
+            inner,
+            &kfid,
+            &user,
+            &msg,
+            &source,
+            Arc::clone(&sent),
+            Arc::clone(&started),
+        );
         let handler = Arc::clone(&inner.handler);
-        let owned = msg.clone();
+        let owned = Arc::clone(&call);
         let span = tracing::info_span!("wxkf.handle", msgid = %msg.msgid, msgtype = msg.msgtype(), attempt);
+        // the placeholder waits beside the handler; dropping `answered` ends its wait
+        let (answered, mut answered_rx) = tokio::sync::oneshot::channel::<()>();
+        if let (Some(p), true) = (inner.config.placeholder.clone(), call.awaits_answer()) {
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = tokio::time::sleep(p.after) => {}
+                    _ = &mut answered_rx => return,
+                }
+                match ctx.send_placeholder(&p.text).await {
+                    Ok(true) => debug!("placeholder sent"),
+                    Ok(false) => {}
+                    Err(e) => warn!(error = %crate::error::chain(&e), "could not send the placeholder"),
+                }
+            });
+        }
         // on its own task, so that a panicking handler counts as a failure instead of killing the
         // lane, and a handler past its timeout is dropped
         let run = tokio::spawn(
             async move {
-                match (owned.origin, owned.event()) {
-                    (Origin::Customer, _) => handler.on_customer_message(&ctx, &owned).await,
-                    (Origin::Event, Some(event)) => handler.on_event(&ctx, &owned, event).await,
-                    _ => handler.on_servicer_message(&owned).await,
+                let ctx = &ctx;
+                match &*owned {
+                    Call::Turn(turn) => handler.on_turn(ctx, turn).await,
+                    Call::HandedOff(m, state) => handler.on_handed_off_message(m, *state).await,
+                    Call::One(m) => match (m.origin, m.event()) {
+                        (Origin::Customer, _) => handler.on_customer_message(ctx, m).await,
+                        (Origin::Event, Some(event)) => handler.on_event(ctx, m, event).await,
+                        _ => handler.on_servicer_message(m).await,
+                    },
                 }
             }
             .instrument(span),
         );
         let abort = run.abort_handle();
         let timeout = inner.config.handler_timeout;
-        let result: Result<(), HandlerError> = match tokio::time::timeout(timeout, run).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(join)) => Err(format!("handler panicked: {join}").into()),
-            Err(_) => {
-                abort.abort();
-                Err(Box::new(HandlerTimedOut { after: timeout }))
+        let stop = async {
+            match cancel {
+                Some((notify, key)) => new_customer_message(inner, key, notify).await,
+                None => std::future::pending().await,
             }
         };
+        let result: Result<(), HandlerError> = tokio::select! {
+            r = tokio::time::timeout(timeout, run) => match r {
+                Ok(Ok(r)) => r,
+                Ok(Err(join)) => Err(format!("handler panicked: {join}").into()),
+                Err(_) => {
+                    abort.abort();
+                    Err(Box::new(HandlerTimedOut { after: timeout }))
+                }
+            },
+            () = stop => {
+                abort.abort();
+                drop(answered);
+                return Outcome::Cancelled;
+            }
+        };
+        drop(answered);
         drop(permit);
         let error = match result {
-            Ok(()) => return,
+            Ok(()) => return Outcome::Done,
             Err(e) => e,
         };
+        if is_session_left(error.as_ref()) {
+            info!(msgid = %msg.msgid, "reply not sent: people have the session now");
+            return Outcome::Done;
+        }
         let attempts = attempt + 1;
         let reason = if is_permanent(error.as_ref()) {
             DeadLetterReason::Permanent
@@ -205,8 +417,8 @@ async fn handle(inner: &Arc<Inner>, open_kfid: &str, msg: &Message) {
         };
         let dead: HandlerError =
             Box::new(DeadLetter { msgid: msg.msgid.clone(), reason, attempts, source: error });
-        inner.handler.on_dead_letter(msg, &dead).await;
-        return;
+        inner.handler.on_dead_letter(&msg, &dead).await;
+        return Outcome::Done;
     }
 }
 
@@ -216,7 +428,9 @@ impl ReplyContext {
         open_kfid: &str,
         external_userid: &str,
         msg: &Message,
+        source_msgid: &str,
         sent: Arc<Mutex<HashSet<String>>>,
+        started: Arc<AtomicBool>,
     ) -> ReplyContext {
         let welcome_code = match msg.event() {
             Some(Event::EnterSession(e)) => e.welcome_code.clone().filter(|c| !c.is_empty()),
@@ -228,9 +442,13 @@ impl ReplyContext {
             open_kfid: open_kfid.to_owned(),
             external_userid: external_userid.to_owned(),
             welcome_code,
-            source_msgid: msg.msgid.clone(),
+            source_msgid: source_msgid.to_owned(),
             next: Arc::new(std::sync::atomic::AtomicU32::new(0)),
             sent,
+            sessions: Arc::clone(&inner.sessions),
+            lookup: inner.config.session_lookup,
+            cut_marker: Arc::clone(&inner.cut_marker),
+            started,
         }
     }
 }

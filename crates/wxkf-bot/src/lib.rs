@@ -13,6 +13,11 @@
 //!   budget locally.
 //! - A failing handler is retried with backoff, then the message goes to
 //!   [`Handler::on_dead_letter`] and the cursor moves on.
+//! - For AI bots (docs/ai-bot.md): opt-in turns merge a customer's quick messages into one
+//!   [`Turn`] ([`Handler::on_turn`]); a session-state cache keeps the AI out of sessions a servicer
+//!   holds ([`Handler::on_handed_off_message`], [`BotError::SessionLeftBot`]); hand-off with
+//!   [`ReplyContext::hand_to_pool`]; a placeholder policy ([`BotConfig::with_placeholder`]); long
+//!   answers cut to the budget ([`ReplyContext::reply_text_fit`]).
 //! - Several instances behave as one with a shared [`Coordinator`] (pending callbacks and a pull
 //!   lease per open_kfid), [`DedupeStore`] and [`BudgetStore`]; feature `redis` has all three
 //!   (`BotBuilder::redis`, docs/scaling.md).
@@ -43,6 +48,7 @@
 
 mod budget;
 mod context;
+mod conversation;
 mod coordinate;
 mod dedupe;
 mod error;
@@ -58,8 +64,12 @@ mod schedule;
 mod store;
 mod text;
 
+/// The attribute for implementing [`Handler`] (`#[wxkf_bot::async_trait]`), re-exported so that
+/// a bot needs no `async-trait` dependency of its own.
+pub use async_trait::async_trait;
 pub use budget::{Budget, BudgetStore, MemoryBudgets, REPLIES_PER_WINDOW, REPLY_WINDOW_SECS};
 pub use context::ReplyContext;
+pub use conversation::{DEFAULT_CUT_MARKER, Delivery, Placeholder, Turn, TurnConfig};
 pub use coordinate::{Coordinator, DedupeStore, LeaseAttempt, MemoryCoordinator, MemoryDedupe, PendingPull};
 pub use error::{BotError, DeadLetter, DeadLetterReason, HandlerTimedOut};
 pub use handler::{FnHandler, Handler, HandlerError, handler_fn};

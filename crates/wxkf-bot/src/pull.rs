@@ -440,6 +440,8 @@ impl Account {
             }
             let ids: Vec<&str> = page.msg_list.iter().map(|m| m.msgid.as_str()).collect();
             let seen = inner.dedupe.seen(&self.open_kfid, &ids).await.map_err(BotError::Dedupe)?;
+            // the session-state cache learns of hand-offs before the customer's lane gets there
+            inner.sessions.observe_page(&self.open_kfid, &page.msg_list);
             // every customer message pulled renews that customer's five replies, before any
             // handler of the page runs: replies count from the customer's latest message
             let mut latest: HashMap<(&str, &str), u64> = HashMap::new();

@@ -15,6 +15,7 @@ use wxkf_types::callback::CallbackEvent;
 
 use crate::budget::{BudgetStore, MemoryBudgets};
 use crate::context::now_secs;
+use crate::conversation::{DEFAULT_CUT_MARKER, Placeholder, SessionStates, TurnConfig};
 use crate::coordinate::{Coordinator, DedupeStore, MemoryDedupe, PendingPull};
 use crate::error::BotError;
 use crate::handler::Handler;
@@ -65,6 +66,21 @@ pub struct BotConfig {
     /// WeCom gave up on (default 5 minutes; `None` turns it off). Tokenless pulls are rate-limited
     /// by WeCom (kf-api.md §5.1): keep it to minutes.
     pub reconcile_interval: Option<Duration>,
+    /// Turns (docs/ai-bot.md): a customer's consecutive messages merged into one call of
+    /// [`Handler::on_turn`](crate::Handler::on_turn). `None` (default): one call per message.
+    pub turns: Option<TurnConfig>,
+    /// The placeholder policy (docs/ai-bot.md): a text sent when a customer's message or turn has
+    /// had no reply for a while, only if it leaves a reply for the answer. `None` (default): none.
+    pub placeholder: Option<Placeholder>,
+    /// Ends the last message of an answer cut to the budget by
+    /// [`ReplyContext::reply_parts_fit`](crate::ReplyContext::reply_parts_fit) (default
+    /// [`DEFAULT_CUT_MARKER`](crate::DEFAULT_CUT_MARKER), "…（回答过长，已截断）").
+    pub cut_marker: String,
+    /// Whether a customer whose session state the runtime does not know yet is looked up with
+    /// `service_state/get` (one call per customer, then kept current from events and the bot's
+    /// own transitions) before the handler runs and before each reply. Default `false`: only
+    /// states learned from `session_status_change` events and the bot's own transitions count.
+    pub session_lookup: bool,
 }
 
 impl Default for BotConfig {
@@ -84,6 +100,10 @@ impl Default for BotConfig {
             pull_retry_backoff: Duration::from_secs(1),
             pull_retry_max: Duration::from_secs(60),
             reconcile_interval: Some(Duration::from_secs(300)),
+            turns: None,
+            placeholder: None,
+            cut_marker: DEFAULT_CUT_MARKER.to_owned(),
+            session_lookup: false,
         }
     }
 }
@@ -145,6 +165,38 @@ impl BotConfig {
         self
     }
 
+    /// Turns on turns: a customer's messages reach [`Handler::on_turn`](crate::Handler::on_turn)
+    /// together once the customer was quiet for `quiet` (e.g. 1.5 s), or `max_total` after the
+    /// first one; a message that comes while the answer runs goes into the next turn.
+    pub fn with_turns(mut self, quiet: Duration, max_total: Duration) -> Self {
+        self.turns = Some(TurnConfig::new(quiet, max_total));
+        self
+    }
+
+    /// Sets [`turns`](Self::turns) (e.g. `TurnConfig::new(quiet, max).cancelling()`).
+    pub fn with_turn_config(mut self, turns: TurnConfig) -> Self {
+        self.turns = Some(turns);
+        self
+    }
+
+    /// Sets the [`placeholder`](Self::placeholder) policy: `text` after `after` without a reply.
+    pub fn with_placeholder(mut self, after: Duration, text: impl Into<String>) -> Self {
+        self.placeholder = Some(Placeholder::new(after, text));
+        self
+    }
+
+    /// Sets [`cut_marker`](Self::cut_marker).
+    pub fn with_cut_marker(mut self, marker: impl Into<String>) -> Self {
+        self.cut_marker = marker.into();
+        self
+    }
+
+    /// Sets [`session_lookup`](Self::session_lookup).
+    pub fn with_session_lookup(mut self, lookup: bool) -> Self {
+        self.session_lookup = lookup;
+        self
+    }
+
     /// The first value that cannot work, as an error naming it.
     fn validate(&self) -> Result<(), BotError> {
         let bad = |field: &'static str, reason: &str| {
@@ -176,6 +228,19 @@ impl BotConfig {
         }
         if self.reconcile_interval.is_some_and(|d| d < Duration::from_secs(1)) {
             return bad("reconcile_interval", "must be at least 1 s: tokenless pulls are rate-limited");
+        }
+        if let Some(t) = &self.turns
+            && (t.quiet.is_zero() || t.max_total < t.quiet)
+        {
+            return bad("turns", "quiet must be above zero and max_total at least quiet");
+        }
+        if let Some(p) = &self.placeholder
+            && (p.after.is_zero() || p.text.is_empty() || p.text.len() > 2048)
+        {
+            return bad("placeholder", "after must be above zero and the text 1–2048 bytes");
+        }
+        if self.cut_marker.len() >= 2048 {
+            return bad("cut_marker", "must be shorter than 2048 bytes, the size of one text message");
         }
         Ok(())
     }
@@ -385,6 +450,8 @@ impl BotBuilder {
                 background: AtomicBool::new(false),
                 active: AtomicUsize::new(0),
                 idle: Notify::new(),
+                sessions: Arc::new(SessionStates::default()),
+                cut_marker: Arc::from(config.cut_marker.as_str()),
                 config,
             }),
         };
@@ -464,6 +531,9 @@ pub(crate) struct Inner {
     // pull loops and other tasks that shutdown waits for
     pub(crate) active: AtomicUsize,
     pub(crate) idle: Notify,
+    // the session-state cache of the conversation layer (docs/ai-bot.md)
+    pub(crate) sessions: Arc<SessionStates>,
+    pub(crate) cut_marker: Arc<str>,
 }
 
 /// Counts a task as active until dropped, also when the task panics.
