@@ -21,8 +21,6 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::endpoint::{Endpoint, Method, RequestBody};
-
 /// Most ids of each kind per `servicer/add` or `servicer/del` call (kf-api.md §3.1).
 pub const MAX_IDS_PER_CALL: usize = 100;
 
@@ -81,6 +79,7 @@ macro_rules! servicer_change_request {
         ///
         /// At least one of the two lists must be non-empty, each at most 100 ids; check with
         /// `validate()`. (Older docs required `userid_list` — DISAGREEMENT; the current page wins.)
+        #[doc(alias = $path)]
         #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
         #[non_exhaustive]
         pub struct $name {
@@ -130,13 +129,6 @@ macro_rules! servicer_change_request {
             }
         }
 
-        impl Endpoint for $name {
-            type Response = $resp;
-            const METHOD: Method = Method::Post;
-            const PATH: &'static str = $path;
-            const REQUEST_BODY: RequestBody = RequestBody::Json;
-            const IDEMPOTENT: bool = true;
-        }
     };
 }
 
@@ -286,6 +278,7 @@ impl From<ServicerResult> for RawServicerResult {
 }
 
 /// Query of `GET /cgi-bin/kf/servicer/list` (kf-api.md §3.3): the servicers of one account.
+#[doc(alias = "/cgi-bin/kf/servicer/list")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ServicerListRequest {
@@ -298,14 +291,6 @@ impl ServicerListRequest {
     pub fn new(open_kfid: impl Into<String>) -> Self {
         ServicerListRequest { open_kfid: open_kfid.into() }
     }
-}
-
-impl Endpoint for ServicerListRequest {
-    type Response = ServicerListResponse;
-    const METHOD: Method = Method::Get;
-    const PATH: &'static str = "/cgi-bin/kf/servicer/list";
-    const REQUEST_BODY: RequestBody = RequestBody::Query;
-    const IDEMPOTENT: bool = true;
 }
 
 /// Response of `servicer/list` (kf-api.md §3.3).
