@@ -151,17 +151,17 @@ fn cases() -> Vec<Case> {
             call!(|c, r: RecallMsgRequest| c.message().recall_msg(r)),
         ),
         case::<GetUpgradeServiceConfigRequest>(
-            "upgrade/get_upgrade_service_config",
+            "customer/get_upgrade_service_config",
             |c: Client, _| -> CallFuture {
                 Box::pin(async move { Ok(json(c.upgrade().get_upgrade_service_config().await?)) })
             },
         ),
         case::<UpgradeServiceRequest>(
-            "upgrade/upgrade_service",
+            "customer/upgrade_service",
             call!(|c, r: UpgradeServiceRequest| c.upgrade().upgrade_service(r)),
         ),
         case::<CancelUpgradeServiceRequest>(
-            "upgrade/cancel_upgrade_service",
+            "customer/cancel_upgrade_service",
             call!(|c, r: CancelUpgradeServiceRequest| c.upgrade().cancel_upgrade_service(r)),
         ),
         case::<CustomerBatchGetRequest>(

@@ -83,16 +83,17 @@ macro_rules! kf_endpoints {
             /// `servicer/del` (kf-api.md §3.2): remove servicers; the same list rules as `add`.
             POST "/cgi-bin/kf/servicer/del" => servicer::ServicerDelRequest: Json -> ServicerDelResponse: Json,
                 idempotent: true, fixture: "servicer/del", client: servicer.del(checked);
-            /// `servicer/list` (kf-api.md §3.3): the servicers of an account.
+            /// `servicer/list` (kf-api.md §3.3): the servicers of an account and their receiving status.
             GET "/cgi-bin/kf/servicer/list" => servicer::ServicerListRequest: Query -> ServicerListResponse: Json,
                 idempotent: true, fixture: "servicer/list", client: servicer.list(plain);
 
             /// `service_state/get` (kf-api.md §4.1): the session's state and servicer.
             POST "/cgi-bin/kf/service_state/get" => service_state::ServiceStateGetRequest: Json -> ServiceStateGetResponse: Json,
                 idempotent: true, fixture: "service_state/get", client: service_state.get(plain);
-            /// `service_state/trans` (kf-api.md §4.2): move the session. A move to a servicer (state 3)
-            /// without `servicer_userid` is refused before sending. Not retried on transient failures
-            /// (a retry would issue a second single-use `msg_code`).
+            /// `service_state/trans` (kf-api.md §4.2): move the session (to the bot, the pool, a
+            /// servicer, or end it). A transfer to a servicer (state 3) without `servicer_userid` is
+            /// refused before sending. Not retried on transient failures (a repeated transfer may fail
+            /// with 95016 or issue a second `msg_code`).
             POST "/cgi-bin/kf/service_state/trans" => service_state::ServiceStateTransRequest: Json -> ServiceStateTransResponse: Json,
                 idempotent: false, fixture: "service_state/trans", client: service_state.trans(checked);
 
@@ -120,8 +121,9 @@ macro_rules! kf_endpoints {
             /// `customer/cancel_upgrade_service` (kf-api.md §6.3): withdraw the recommendation.
             POST "/cgi-bin/kf/customer/cancel_upgrade_service" => customer::CustomerCancelUpgradeServiceRequest: Json -> EmptyResponse: Json,
                 idempotent: true, fixture: "customer/cancel_upgrade_service", client: customer.cancel_upgrade_service(plain);
-            /// `customer/batchget` (kf-api.md §7): up to 100 customers per call; more, or none, is
-            /// refused before sending (use `batchget_all` for more).
+            /// `customer/batchget` (kf-api.md §7): 1 to 100 customers per call (more are refused before
+            /// sending; see `batchget_all`). Unknown ids come back in `invalid_external_userid`, not
+            /// as an error.
             POST "/cgi-bin/kf/customer/batchget" => customer::CustomerBatchgetRequest: Json -> CustomerBatchgetResponse: Json,
                 idempotent: true, fixture: "customer/batchget", client: customer.batchget(checked);
 
@@ -134,35 +136,36 @@ macro_rules! kf_endpoints {
             /// after it ends or covers more than 31 days is refused before sending.
             POST "/cgi-bin/kf/get_corp_statistic" => kf::GetCorpStatisticRequest: Json -> GetCorpStatisticResponse: Json,
                 idempotent: true, fixture: "statistic/get_corp_statistic", client: statistic.get_corp_statistic(checked);
-            /// `get_servicer_statistic` (kf-api.md §9.2): daily figures per servicer; the same span
-            /// rules as `get_corp_statistic`.
+            /// `get_servicer_statistic` (kf-api.md §9.2): a servicer's (or the account's) daily
+            /// figures; the same span rules as `get_corp_statistic`.
             POST "/cgi-bin/kf/get_servicer_statistic" => kf::GetServicerStatisticRequest: Json -> GetServicerStatisticResponse: Json,
                 idempotent: true, fixture: "statistic/get_servicer_statistic", client: statistic.get_servicer_statistic(checked);
 
-            /// `knowledge/add_group` (kf-api.md §10): create a group. Not retried on transient
+            /// `knowledge/add_group` (kf-api.md §10.1): create a group. Not retried on transient
             /// failures (a retry could create two groups).
             POST "/cgi-bin/kf/knowledge/add_group" => knowledge::KnowledgeAddGroupRequest: Json -> KnowledgeAddGroupResponse: Json,
                 idempotent: false, fixture: "knowledge/add_group", client: knowledge.add_group(plain);
-            /// `knowledge/del_group` (kf-api.md §10): delete a group (not the default one).
+            /// `knowledge/del_group` (kf-api.md §10.1): delete a group (not the default one).
             POST "/cgi-bin/kf/knowledge/del_group" => knowledge::KnowledgeDelGroupRequest: Json -> EmptyResponse: Json,
                 idempotent: true, fixture: "knowledge/del_group", client: knowledge.del_group(plain);
-            /// `knowledge/mod_group` (kf-api.md §10): rename a group.
+            /// `knowledge/mod_group` (kf-api.md §10.1): rename a group.
             POST "/cgi-bin/kf/knowledge/mod_group" => knowledge::KnowledgeModGroupRequest: Json -> EmptyResponse: Json,
                 idempotent: true, fixture: "knowledge/mod_group", client: knowledge.mod_group(plain);
-            /// `knowledge/list_group` (kf-api.md §10): one page of groups.
+            /// `knowledge/list_group` (kf-api.md §10.1): one page of groups.
             POST "/cgi-bin/kf/knowledge/list_group" => knowledge::KnowledgeListGroupRequest: Json -> KnowledgeListGroupResponse: Json,
                 idempotent: true, fixture: "knowledge/list_group", client: knowledge.list_group(plain);
-            /// `knowledge/add_intent` (kf-api.md §10): create an intent (a question and its answer).
+            /// `knowledge/add_intent` (kf-api.md §10.2): create an intent (a question and its answer).
             /// Not retried on transient failures (a retry could create two intents).
             POST "/cgi-bin/kf/knowledge/add_intent" => knowledge::KnowledgeAddIntentRequest: Json -> KnowledgeAddIntentResponse: Json,
                 idempotent: false, fixture: "knowledge/add_intent", client: knowledge.add_intent(plain);
-            /// `knowledge/del_intent` (kf-api.md §10): delete an intent.
+            /// `knowledge/del_intent` (kf-api.md §10.2): delete an intent.
             POST "/cgi-bin/kf/knowledge/del_intent" => knowledge::KnowledgeDelIntentRequest: Json -> EmptyResponse: Json,
                 idempotent: true, fixture: "knowledge/del_intent", client: knowledge.del_intent(plain);
-            /// `knowledge/mod_intent` (kf-api.md §10): change an intent.
+            /// `knowledge/mod_intent` (kf-api.md §10.2): change an intent; each part given replaces that
+            /// part entirely.
             POST "/cgi-bin/kf/knowledge/mod_intent" => knowledge::KnowledgeModIntentRequest: Json -> EmptyResponse: Json,
                 idempotent: true, fixture: "knowledge/mod_intent", client: knowledge.mod_intent(plain);
-            /// `knowledge/list_intent` (kf-api.md §10): one page of intents.
+            /// `knowledge/list_intent` (kf-api.md §10.2): one page of intents.
             POST "/cgi-bin/kf/knowledge/list_intent" => knowledge::KnowledgeListIntentRequest: Json -> KnowledgeListIntentResponse: Json,
                 idempotent: true, fixture: "knowledge/list_intent", client: knowledge.list_intent(plain);
 

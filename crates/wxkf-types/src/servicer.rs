@@ -74,12 +74,11 @@ fn validate_lists(users: &[String], departments: &[u32]) -> Result<(), ServicerR
 
 /// Defines the add and del requests, which share their body (kf-api.md §3.1, §3.2).
 macro_rules! servicer_change_request {
-    ($(#[$doc:meta])* $name:ident, $resp:ident, $path:literal, $verb:literal) => {
+    ($(#[$doc:meta])* $name:ident, $verb:literal) => {
         $(#[$doc])*
         ///
         /// At least one of the two lists must be non-empty, each at most 100 ids; check with
         /// `validate()`. (Older docs required `userid_list` — DISAGREEMENT; the current page wins.)
-        #[doc(alias = $path)]
         #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
         #[non_exhaustive]
         pub struct $name {
@@ -135,12 +134,14 @@ macro_rules! servicer_change_request {
 servicer_change_request!(
     /// Body of `POST /cgi-bin/kf/servicer/add` (kf-api.md §3.1): add servicers to an account (at
     /// most 2000 members and 20 departments per account).
-    ServicerAddRequest, ServicerAddResponse, "/cgi-bin/kf/servicer/add", "adds"
+    #[doc(alias = "/cgi-bin/kf/servicer/add")]
+    ServicerAddRequest, "adds"
 );
 
 servicer_change_request!(
     /// Body of `POST /cgi-bin/kf/servicer/del` (kf-api.md §3.2): remove servicers from an account.
-    ServicerDelRequest, ServicerDelResponse, "/cgi-bin/kf/servicer/del", "removes"
+    #[doc(alias = "/cgi-bin/kf/servicer/del")]
+    ServicerDelRequest, "removes"
 );
 
 /// Response of `servicer/add` (kf-api.md §3.1): one result per requested id. The call's own
