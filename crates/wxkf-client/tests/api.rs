@@ -553,3 +553,26 @@ async fn other_checks_before_sending() {
     assert!(matches!(client.account().add_contact_way(bad_scene).await, Err(Error::InvalidArgument { .. })));
     drop(server);
 }
+
+/// Code written before the path naming rule compiles and reaches the same endpoints: the old
+/// `upgrade` handle and type names are the customer area's.
+#[tokio::test]
+async fn names_from_before_the_path_rule_reach_the_same_endpoints() {
+    let server = server().await;
+    mount_gettoken(&server, Duration::ZERO, 7200, 1).await;
+    Mock::given(method("POST"))
+        .and(path("/cgi-bin/kf/customer/cancel_upgrade_service"))
+        .and(body_json(json!({"open_kfid": "wk1", "external_userid": "wm1"})))
+        .respond_with(api_error(0, "ok"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    let old = wxkf_client::types::upgrade::CancelUpgradeServiceRequest::new("wk1", "wm1");
+    let handle: wxkf_client::api::upgrade::UpgradeApi<'_> = client.upgrade();
+    handle.cancel_upgrade_service(old).await.unwrap();
+    let new: wxkf_client::types::customer::CustomerCancelUpgradeServiceRequest =
+        wxkf_client::types::upgrade::CancelUpgradeServiceRequest::new("wk1", "wm1");
+    assert_eq!(serde_json::to_value(&new).unwrap(), json!({"open_kfid": "wk1", "external_userid": "wm1"}));
+    server.verify().await;
+}

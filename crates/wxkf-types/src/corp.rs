@@ -10,9 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::endpoint::{Endpoint, Method, RequestBody};
-
 /// Query of `GET /cgi-bin/kf/get_corp_qualification` (kf-api.md §8): no parameters.
+#[doc(alias = "/cgi-bin/kf/get_corp_qualification")]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct GetCorpQualificationRequest {}
@@ -22,14 +21,6 @@ impl GetCorpQualificationRequest {
     pub fn new() -> Self {
         GetCorpQualificationRequest {}
     }
-}
-
-impl Endpoint for GetCorpQualificationRequest {
-    type Response = GetCorpQualificationResponse;
-    const METHOD: Method = Method::Get;
-    const PATH: &'static str = "/cgi-bin/kf/get_corp_qualification";
-    const REQUEST_BODY: RequestBody = RequestBody::Query;
-    const IDEMPOTENT: bool = true;
 }
 
 /// Response of `get_corp_qualification` (kf-api.md §8).

@@ -1,15 +1,17 @@
-//! Customer info: nickname, avatar, gender, unionid and the last enter-session context of WeChat
-//! customers (kf-api.md §7).
+//! `/cgi-bin/kf/customer/*`: customer info (`customer/batchget`, kf-api.md §7: nickname, avatar,
+//! gender, unionid and the last enter-session context of WeChat customers) and the upgrade service
+//! (升级服务, `customer/get_upgrade_service_config`, `customer/upgrade_service`,
+//! `customer/cancel_upgrade_service`, kf-api.md §6).
 //!
 //! ```
-//! use wxkf_types::customer::{CustomerBatchGetRequest, CustomerBatchGetResponse, Gender};
+//! use wxkf_types::customer::{CustomerBatchgetRequest, CustomerBatchgetResponse, Gender};
 //!
 //! let ids: Vec<String> = (0..250).map(|i| format!("wm{i}")).collect();
-//! let requests = CustomerBatchGetRequest::chunks(ids, true);
+//! let requests = CustomerBatchgetRequest::chunks(ids, true);
 //! assert_eq!(requests.len(), 3);
 //! assert_eq!(requests[2].external_userid_list.len(), 50);
 //!
-//! let resp: CustomerBatchGetResponse = serde_json::from_str(
+//! let resp: CustomerBatchgetResponse = serde_json::from_str(
 //!     r#"{"customer_list":[{"external_userid":"wm1","nickname":"N","avatar":"","gender":"2"}]}"#,
 //! ).unwrap();
 //! assert_eq!(resp.customer_list[0].gender, Gender::Female);
@@ -19,13 +21,15 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::endpoint::{Endpoint, Method, RequestBody};
+mod upgrade;
+pub use upgrade::*;
 
 /// Body of `POST /cgi-bin/kf/customer/batchget` (kf-api.md §7): up to 100 customers per call.
 /// Works even while the account's API switch is off.
+#[doc(alias = "/cgi-bin/kf/customer/batchget")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
-pub struct CustomerBatchGetRequest {
+pub struct CustomerBatchgetRequest {
     /// Customer ids, 1..=100 (use [`chunks`](Self::chunks) for more).
     pub external_userid_list: Vec<String>,
     /// Also return each customer's last enter-session context within 48 h (sent as 0/1).
@@ -36,40 +40,40 @@ pub struct CustomerBatchGetRequest {
 /// Why a `customer/batchget` request would be refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum CustomerBatchGetError {
+pub enum CustomerBatchgetError {
     /// No ids.
     Empty,
-    /// More than [`CustomerBatchGetRequest::MAX_IDS`] ids.
+    /// More than [`CustomerBatchgetRequest::MAX_IDS`] ids.
     TooMany {
         /// Number of ids given.
         len: usize,
     },
 }
 
-impl fmt::Display for CustomerBatchGetError {
+impl fmt::Display for CustomerBatchgetError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CustomerBatchGetError::Empty => {
+            CustomerBatchgetError::Empty => {
                 f.write_str("customer/batchget needs at least one external_userid")
             }
-            CustomerBatchGetError::TooMany { len } => write!(
+            CustomerBatchgetError::TooMany { len } => write!(
                 f,
                 "{len} external_userids in one customer/batchget call; at most {} (split with chunks())",
-                CustomerBatchGetRequest::MAX_IDS
+                CustomerBatchgetRequest::MAX_IDS
             ),
         }
     }
 }
 
-impl std::error::Error for CustomerBatchGetError {}
+impl std::error::Error for CustomerBatchgetError {}
 
-impl CustomerBatchGetRequest {
+impl CustomerBatchgetRequest {
     /// Most ids per call.
     pub const MAX_IDS: usize = 100;
 
     /// Ask for the customers `external_userid_list` (1..=100 ids; see [`validate`](Self::validate)).
     pub fn new(external_userid_list: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        CustomerBatchGetRequest {
+        CustomerBatchgetRequest {
             external_userid_list: external_userid_list.into_iter().map(Into::into).collect(),
             need_enter_session_context: None,
         }
@@ -97,27 +101,19 @@ impl CustomerBatchGetRequest {
     }
 
     /// Check the id count WeCom enforces (1..=100).
-    pub fn validate(&self) -> Result<(), CustomerBatchGetError> {
+    pub fn validate(&self) -> Result<(), CustomerBatchgetError> {
         match self.external_userid_list.len() {
-            0 => Err(CustomerBatchGetError::Empty),
-            len if len > Self::MAX_IDS => Err(CustomerBatchGetError::TooMany { len }),
+            0 => Err(CustomerBatchgetError::Empty),
+            len if len > Self::MAX_IDS => Err(CustomerBatchgetError::TooMany { len }),
             _ => Ok(()),
         }
     }
 }
 
-impl Endpoint for CustomerBatchGetRequest {
-    type Response = CustomerBatchGetResponse;
-    const METHOD: Method = Method::Post;
-    const PATH: &'static str = "/cgi-bin/kf/customer/batchget";
-    const REQUEST_BODY: RequestBody = RequestBody::Json;
-    const IDEMPOTENT: bool = true;
-}
-
 /// Response of `customer/batchget` (kf-api.md §7).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
-pub struct CustomerBatchGetResponse {
+pub struct CustomerBatchgetResponse {
     /// The customers found.
     #[serde(default)]
     pub customer_list: Vec<Customer>,
@@ -227,6 +223,13 @@ pub use crate::message::event::ChannelsScene as WechatChannelsScene;
 /// the `enter_session` event, so one type serves both.
 pub use crate::message::event::WechatChannels as WechatChannelsContext;
 
+// Kept for code written before the naming rule (`customer/batchget` → `CustomerBatchget…`).
+#[doc(hidden)]
+pub use self::{
+    CustomerBatchgetError as CustomerBatchGetError, CustomerBatchgetRequest as CustomerBatchGetRequest,
+    CustomerBatchgetResponse as CustomerBatchGetResponse,
+};
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -266,18 +269,18 @@ mod tests {
 
     #[test]
     fn chunking_and_validation() {
-        assert!(CustomerBatchGetRequest::chunks(Vec::<String>::new(), false).is_empty());
-        let reqs = CustomerBatchGetRequest::chunks((0..200).map(|i| i.to_string()), false);
+        assert!(CustomerBatchgetRequest::chunks(Vec::<String>::new(), false).is_empty());
+        let reqs = CustomerBatchgetRequest::chunks((0..200).map(|i| i.to_string()), false);
         assert_eq!(reqs.len(), 2);
         assert!(reqs.iter().all(|r| r.validate().is_ok() && r.need_enter_session_context.is_none()));
         assert_eq!(reqs[1].external_userid_list[0], "100");
         assert_eq!(
-            CustomerBatchGetRequest::new(Vec::<String>::new()).validate(),
-            Err(CustomerBatchGetError::Empty)
+            CustomerBatchgetRequest::new(Vec::<String>::new()).validate(),
+            Err(CustomerBatchgetError::Empty)
         );
         assert_eq!(
-            CustomerBatchGetRequest::new((0..101).map(|i| i.to_string())).validate(),
-            Err(CustomerBatchGetError::TooMany { len: 101 })
+            CustomerBatchgetRequest::new((0..101).map(|i| i.to_string())).validate(),
+            Err(CustomerBatchgetError::TooMany { len: 101 })
         );
     }
 }

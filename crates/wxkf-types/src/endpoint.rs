@@ -2,7 +2,8 @@
 //! `errcode`/`errmsg` pair every response carries.
 //!
 //! Each request type implements [`Endpoint`], so an HTTP client needs one generic "execute" function
-//! plus thin named methods, and the completeness test can walk [`crate::ENDPOINTS`].
+//! plus thin named methods, and the completeness test can walk [`crate::ENDPOINTS`]. The impls are
+//! not written by hand: they are expanded from the one table, [`kf_endpoints!`](crate::kf_endpoints).
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -82,6 +83,9 @@ pub struct EndpointMeta {
     pub method: Method,
     /// Path below the API host.
     pub path: &'static str,
+    /// The module of this crate that holds the request and response types: the path's area
+    /// (`account`, `customer`, …), `kf` for `/cgi-bin/kf/<name>` paths without one.
+    pub module: &'static str,
     /// Rust name of the request type.
     pub request: &'static str,
     /// Rust name of the response type.
@@ -95,6 +99,9 @@ pub struct EndpointMeta {
     pub response_body: ResponseBody,
     /// Whether a retry is harmless.
     pub idempotent: bool,
+    /// The `wxkf-client` method that calls it, as `handle().method` (`"account().add"`, called as
+    /// `client.account().add(request)`).
+    pub client_method: &'static str,
 }
 
 /// The `errcode`/`errmsg` pair of every response.

@@ -15,8 +15,6 @@
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::endpoint::{EmptyResponse, Endpoint, Method, RequestBody};
-
 /// `Some(v)` unless `v` is empty.
 fn non_empty(v: impl Into<String>) -> Option<String> {
     Some(v.into()).filter(|v| !v.is_empty())
@@ -30,6 +28,7 @@ pub const MAX_LIST_LIMIT: u32 = 1000;
 
 /// Body of `POST /cgi-bin/kf/knowledge/add_group` (kf-api.md §10.1): create a group (at most 100,
 /// names unique). Not idempotent.
+#[doc(alias = "/cgi-bin/kf/knowledge/add_group")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct KnowledgeAddGroupRequest {
@@ -44,14 +43,6 @@ impl KnowledgeAddGroupRequest {
     }
 }
 
-impl Endpoint for KnowledgeAddGroupRequest {
-    type Response = KnowledgeAddGroupResponse;
-    const METHOD: Method = Method::Post;
-    const PATH: &'static str = "/cgi-bin/kf/knowledge/add_group";
-    const REQUEST_BODY: RequestBody = RequestBody::Json;
-    const IDEMPOTENT: bool = false;
-}
-
 /// Response of `knowledge/add_group` (kf-api.md §10.1).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -63,6 +54,7 @@ pub struct KnowledgeAddGroupResponse {
 
 /// Body of `POST /cgi-bin/kf/knowledge/del_group` (kf-api.md §10.1). The default group cannot be
 /// deleted.
+#[doc(alias = "/cgi-bin/kf/knowledge/del_group")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct KnowledgeDelGroupRequest {
@@ -77,16 +69,9 @@ impl KnowledgeDelGroupRequest {
     }
 }
 
-impl Endpoint for KnowledgeDelGroupRequest {
-    type Response = EmptyResponse;
-    const METHOD: Method = Method::Post;
-    const PATH: &'static str = "/cgi-bin/kf/knowledge/del_group";
-    const REQUEST_BODY: RequestBody = RequestBody::Json;
-    const IDEMPOTENT: bool = true;
-}
-
 /// Body of `POST /cgi-bin/kf/knowledge/mod_group` (kf-api.md §10.1): rename a group. The default
 /// group cannot be modified.
+#[doc(alias = "/cgi-bin/kf/knowledge/mod_group")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct KnowledgeModGroupRequest {
@@ -103,16 +88,9 @@ impl KnowledgeModGroupRequest {
     }
 }
 
-impl Endpoint for KnowledgeModGroupRequest {
-    type Response = EmptyResponse;
-    const METHOD: Method = Method::Post;
-    const PATH: &'static str = "/cgi-bin/kf/knowledge/mod_group";
-    const REQUEST_BODY: RequestBody = RequestBody::Json;
-    const IDEMPOTENT: bool = true;
-}
-
 /// Body of `POST /cgi-bin/kf/knowledge/list_group` (kf-api.md §10.1): one page of groups, or one
 /// group by id.
+#[doc(alias = "/cgi-bin/kf/knowledge/list_group")]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct KnowledgeListGroupRequest {
@@ -150,14 +128,6 @@ impl KnowledgeListGroupRequest {
         self.group_id = non_empty(group_id);
         self
     }
-}
-
-impl Endpoint for KnowledgeListGroupRequest {
-    type Response = KnowledgeListGroupResponse;
-    const METHOD: Method = Method::Post;
-    const PATH: &'static str = "/cgi-bin/kf/knowledge/list_group";
-    const REQUEST_BODY: RequestBody = RequestBody::Json;
-    const IDEMPOTENT: bool = true;
 }
 
 /// Response of `knowledge/list_group` (kf-api.md §10.1).
@@ -448,6 +418,7 @@ impl KnowledgeMiniProgram {
 
 /// Body of `POST /cgi-bin/kf/knowledge/add_intent` (kf-api.md §10.2): add a Q&A to a group (at most
 /// 200 per group; a question may not repeat across groups). Not idempotent.
+#[doc(alias = "/cgi-bin/kf/knowledge/add_intent")]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct KnowledgeAddIntentRequest {
@@ -480,14 +451,6 @@ impl KnowledgeAddIntentRequest {
     }
 }
 
-impl Endpoint for KnowledgeAddIntentRequest {
-    type Response = KnowledgeAddIntentResponse;
-    const METHOD: Method = Method::Post;
-    const PATH: &'static str = "/cgi-bin/kf/knowledge/add_intent";
-    const REQUEST_BODY: RequestBody = RequestBody::Json;
-    const IDEMPOTENT: bool = false;
-}
-
 /// Response of `knowledge/add_intent` (kf-api.md §10.2).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -498,6 +461,7 @@ pub struct KnowledgeAddIntentResponse {
 }
 
 /// Body of `POST /cgi-bin/kf/knowledge/del_intent` (kf-api.md §10.2).
+#[doc(alias = "/cgi-bin/kf/knowledge/del_intent")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct KnowledgeDelIntentRequest {
@@ -512,16 +476,9 @@ impl KnowledgeDelIntentRequest {
     }
 }
 
-impl Endpoint for KnowledgeDelIntentRequest {
-    type Response = EmptyResponse;
-    const METHOD: Method = Method::Post;
-    const PATH: &'static str = "/cgi-bin/kf/knowledge/del_intent";
-    const REQUEST_BODY: RequestBody = RequestBody::Json;
-    const IDEMPOTENT: bool = true;
-}
-
 /// Body of `POST /cgi-bin/kf/knowledge/mod_intent` (kf-api.md §10.2): each part given replaces that
 /// part of the Q&A entirely; parts not given are kept.
+#[doc(alias = "/cgi-bin/kf/knowledge/mod_intent")]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct KnowledgeModIntentRequest {
@@ -568,16 +525,9 @@ impl KnowledgeModIntentRequest {
     }
 }
 
-impl Endpoint for KnowledgeModIntentRequest {
-    type Response = EmptyResponse;
-    const METHOD: Method = Method::Post;
-    const PATH: &'static str = "/cgi-bin/kf/knowledge/mod_intent";
-    const REQUEST_BODY: RequestBody = RequestBody::Json;
-    const IDEMPOTENT: bool = true;
-}
-
 /// Body of `POST /cgi-bin/kf/knowledge/list_intent` (kf-api.md §10.2): one page of Q&As, optionally
 /// of one group or one Q&A.
+#[doc(alias = "/cgi-bin/kf/knowledge/list_intent")]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct KnowledgeListIntentRequest {
@@ -624,14 +574,6 @@ impl KnowledgeListIntentRequest {
         self.intent_id = non_empty(intent_id);
         self
     }
-}
-
-impl Endpoint for KnowledgeListIntentRequest {
-    type Response = KnowledgeListIntentResponse;
-    const METHOD: Method = Method::Post;
-    const PATH: &'static str = "/cgi-bin/kf/knowledge/list_intent";
-    const REQUEST_BODY: RequestBody = RequestBody::Json;
-    const IDEMPOTENT: bool = true;
 }
 
 /// Response of `knowledge/list_intent` (kf-api.md §10.2).

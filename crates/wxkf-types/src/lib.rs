@@ -10,6 +10,7 @@ pub mod account;
 pub mod callback;
 pub mod corp;
 pub mod customer;
+pub mod kf;
 pub mod knowledge;
 pub mod media;
 pub mod message;
@@ -17,7 +18,6 @@ pub mod service_state;
 pub mod servicer;
 pub mod statistic;
 pub mod token;
-pub mod upgrade;
 
 mod endpoints;
 pub use endpoints::ENDPOINTS;
@@ -25,3 +25,16 @@ pub use endpoints::ENDPOINTS;
 pub use endpoint::{
     ApiResponse, ApiStatus, EmptyResponse, Endpoint, EndpointMeta, Method, RequestBody, ResponseBody,
 };
+
+/// The upgrade-service endpoints under their names before 0.2: their paths are
+/// `/cgi-bin/kf/customer/…`, so they now live in [`customer`] as `Customer…Request`.
+#[doc(hidden)]
+pub mod upgrade {
+    pub use crate::customer::{
+        CustomerCancelUpgradeServiceRequest as CancelUpgradeServiceRequest,
+        CustomerGetUpgradeServiceConfigRequest as GetUpgradeServiceConfigRequest,
+        CustomerGetUpgradeServiceConfigResponse as GetUpgradeServiceConfigResponse,
+        CustomerUpgradeServiceRequest as UpgradeServiceRequest, UpgradeGroupChat, UpgradeGroupChatRange,
+        UpgradeMember, UpgradeMemberRange, UpgradeTarget,
+    };
+}

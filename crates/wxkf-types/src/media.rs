@@ -21,8 +21,6 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::endpoint::{Endpoint, Method, RequestBody, ResponseBody};
-
 const MB: u64 = 1024 * 1024;
 
 /// Uploaded files must be larger than this many bytes (kf-api.md §11.1: "every file > 5 bytes").
@@ -165,6 +163,7 @@ pub fn check_upload(media_type: MediaType, filename: &str, len: u64) -> Result<(
 /// Query of `POST /cgi-bin/media/upload` (kf-api.md §11.1). The file itself travels as the
 /// multipart part named `media`, with its file name and `Content-Type`; check it first with
 /// [`check_upload`].
+#[doc(alias = "/cgi-bin/media/upload")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct MediaUploadRequest {
@@ -178,14 +177,6 @@ impl MediaUploadRequest {
     pub fn new(media_type: MediaType) -> Self {
         MediaUploadRequest { media_type }
     }
-}
-
-impl Endpoint for MediaUploadRequest {
-    type Response = MediaUploadResponse;
-    const METHOD: Method = Method::Post;
-    const PATH: &'static str = "/cgi-bin/media/upload";
-    const REQUEST_BODY: RequestBody = RequestBody::Multipart;
-    const IDEMPOTENT: bool = true;
 }
 
 /// Response of `media/upload` (kf-api.md §11.1).
@@ -208,6 +199,7 @@ pub struct MediaUploadResponse {
 /// [`MediaGetResponse`] for its headers); failure a JSON error object, told apart by
 /// [`is_error_content_type`]. For big files send a `Range` header built with
 /// [`range_header_value`].
+#[doc(alias = "/cgi-bin/media/get")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct MediaGetRequest {
@@ -220,15 +212,6 @@ impl MediaGetRequest {
     pub fn new(media_id: impl Into<String>) -> Self {
         MediaGetRequest { media_id: media_id.into() }
     }
-}
-
-impl Endpoint for MediaGetRequest {
-    type Response = MediaGetResponse;
-    const METHOD: Method = Method::Get;
-    const PATH: &'static str = "/cgi-bin/media/get";
-    const REQUEST_BODY: RequestBody = RequestBody::Query;
-    const RESPONSE_BODY: ResponseBody = ResponseBody::Raw;
-    const IDEMPOTENT: bool = true;
 }
 
 /// What a client learns from the headers of a successful `media/get` (kf-api.md §11.2); the body

@@ -34,8 +34,6 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::endpoint::{EmptyResponse, Endpoint, Method, RequestBody};
-
 /// Defines a numeric code enum (`origin`, `fail_type`, …): known values as variants plus
 /// `Unknown(u32)`, converted through `u32` both ways and serialized as the number.
 macro_rules! code_enum {
@@ -193,7 +191,8 @@ code_enum! {
 /// reference; the 2024 page requires it): we always send it. On input a request without it is
 /// accepted (the field reads as an empty string, which is then not written back).
 ///
-/// Repeating a pull with the same cursor is harmless, hence [`Endpoint::IDEMPOTENT`].
+/// Repeating a pull with the same cursor is harmless, hence [`Endpoint::IDEMPOTENT`](crate::Endpoint::IDEMPOTENT).
+#[doc(alias = "/cgi-bin/kf/sync_msg")]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct SyncMsgRequest {
@@ -252,14 +251,6 @@ impl SyncMsgRequest {
     }
 }
 
-impl Endpoint for SyncMsgRequest {
-    type Response = SyncMsgResponse;
-    const METHOD: Method = Method::Post;
-    const PATH: &'static str = "/cgi-bin/kf/sync_msg";
-    const REQUEST_BODY: RequestBody = RequestBody::Json;
-    const IDEMPOTENT: bool = true;
-}
-
 /// One page of `sync_msg` (kf-api.md §5.1).
 ///
 /// Store `next_cursor` after processing each page and keep pulling while `has_more` — even when
@@ -298,6 +289,7 @@ fn null_as_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Message>, D::Err
 /// assert_eq!(json["msgmenu"]["list"][1]["click"]["id"], "102");
 /// assert!(json.get("msgid").is_none());
 /// ```
+#[doc(alias = "/cgi-bin/kf/send_msg")]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct SendMsgRequest {
@@ -422,14 +414,6 @@ impl SendMsgRequest {
     }
 }
 
-impl Endpoint for SendMsgRequest {
-    type Response = SendMsgResponse;
-    const METHOD: Method = Method::Post;
-    const PATH: &'static str = "/cgi-bin/kf/send_msg";
-    const REQUEST_BODY: RequestBody = RequestBody::Json;
-    const IDEMPOTENT: bool = false;
-}
-
 /// Answer of `send_msg` (kf-api.md §5.4): "accepted", not "delivered" — watch for
 /// [`Event::MsgSendFail`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -456,6 +440,7 @@ pub struct SendMsgResponse {
 ///     serde_json::json!({"code": "WELCOME_CODE", "msgtype": "text", "text": {"content": "welcome"}})
 /// );
 /// ```
+#[doc(alias = "/cgi-bin/kf/send_msg_on_event")]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct SendMsgOnEventRequest {
@@ -492,14 +477,6 @@ impl SendMsgOnEventRequest {
     }
 }
 
-impl Endpoint for SendMsgOnEventRequest {
-    type Response = SendMsgOnEventResponse;
-    const METHOD: Method = Method::Post;
-    const PATH: &'static str = "/cgi-bin/kf/send_msg_on_event";
-    const REQUEST_BODY: RequestBody = RequestBody::Json;
-    const IDEMPOTENT: bool = false;
-}
-
 /// Answer of `send_msg_on_event` (kf-api.md §5.5).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -510,7 +487,8 @@ pub struct SendMsgOnEventResponse {
 }
 
 /// `POST /cgi-bin/kf/recall_msg`: recall a message sent through the API, within 2 minutes
-/// (kf-api.md §5.6). Answered with [`EmptyResponse`].
+/// (kf-api.md §5.6). Answered with [`EmptyResponse`](crate::EmptyResponse).
+#[doc(alias = "/cgi-bin/kf/recall_msg")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct RecallMsgRequest {
@@ -525,14 +503,6 @@ impl RecallMsgRequest {
     pub fn new(open_kfid: impl Into<String>, msgid: impl Into<String>) -> Self {
         RecallMsgRequest { open_kfid: open_kfid.into(), msgid: msgid.into() }
     }
-}
-
-impl Endpoint for RecallMsgRequest {
-    type Response = EmptyResponse;
-    const METHOD: Method = Method::Post;
-    const PATH: &'static str = "/cgi-bin/kf/recall_msg";
-    const REQUEST_BODY: RequestBody = RequestBody::Json;
-    const IDEMPOTENT: bool = true;
 }
 
 #[cfg(test)]

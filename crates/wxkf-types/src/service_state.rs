@@ -18,8 +18,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::endpoint::{Endpoint, Method, RequestBody};
-
 /// State of a customer's session (`service_state`, kf-api.md §4.0).
 ///
 /// A session lasts from the customer's first message until 48 h later or until it is ended.
@@ -107,6 +105,7 @@ impl From<ServiceState> for u32 {
 
 /// Body of `POST /cgi-bin/kf/service_state/get` (kf-api.md §4.1): the session state of one
 /// customer with one account.
+#[doc(alias = "/cgi-bin/kf/service_state/get")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ServiceStateGetRequest {
@@ -123,14 +122,6 @@ impl ServiceStateGetRequest {
     }
 }
 
-impl Endpoint for ServiceStateGetRequest {
-    type Response = ServiceStateGetResponse;
-    const METHOD: Method = Method::Post;
-    const PATH: &'static str = "/cgi-bin/kf/service_state/get";
-    const REQUEST_BODY: RequestBody = RequestBody::Json;
-    const IDEMPOTENT: bool = true;
-}
-
 /// Response of `service_state/get` (kf-api.md §4.1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -145,6 +136,7 @@ pub struct ServiceStateGetResponse {
 
 /// Body of `POST /cgi-bin/kf/service_state/trans` (kf-api.md §4.2): move a session to another
 /// state. Not idempotent (a repeated transfer may fail with 95016 or issue a second `msg_code`).
+#[doc(alias = "/cgi-bin/kf/service_state/trans")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ServiceStateTransRequest {
@@ -201,14 +193,6 @@ impl ServiceStateTransRequest {
     pub fn end(open_kfid: impl Into<String>, external_userid: impl Into<String>) -> Self {
         Self::new(open_kfid, external_userid, ServiceState::Ended)
     }
-}
-
-impl Endpoint for ServiceStateTransRequest {
-    type Response = ServiceStateTransResponse;
-    const METHOD: Method = Method::Post;
-    const PATH: &'static str = "/cgi-bin/kf/service_state/trans";
-    const REQUEST_BODY: RequestBody = RequestBody::Json;
-    const IDEMPOTENT: bool = false;
 }
 
 /// Response of `service_state/trans` (kf-api.md §4.2).

@@ -21,8 +21,6 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::endpoint::{Endpoint, Method, RequestBody};
-
 /// Most ids of each kind per `servicer/add` or `servicer/del` call (kf-api.md §3.1).
 pub const MAX_IDS_PER_CALL: usize = 100;
 
@@ -76,7 +74,7 @@ fn validate_lists(users: &[String], departments: &[u32]) -> Result<(), ServicerR
 
 /// Defines the add and del requests, which share their body (kf-api.md §3.1, §3.2).
 macro_rules! servicer_change_request {
-    ($(#[$doc:meta])* $name:ident, $resp:ident, $path:literal, $verb:literal) => {
+    ($(#[$doc:meta])* $name:ident, $verb:literal) => {
         $(#[$doc])*
         ///
         /// At least one of the two lists must be non-empty, each at most 100 ids; check with
@@ -130,25 +128,20 @@ macro_rules! servicer_change_request {
             }
         }
 
-        impl Endpoint for $name {
-            type Response = $resp;
-            const METHOD: Method = Method::Post;
-            const PATH: &'static str = $path;
-            const REQUEST_BODY: RequestBody = RequestBody::Json;
-            const IDEMPOTENT: bool = true;
-        }
     };
 }
 
 servicer_change_request!(
     /// Body of `POST /cgi-bin/kf/servicer/add` (kf-api.md §3.1): add servicers to an account (at
     /// most 2000 members and 20 departments per account).
-    ServicerAddRequest, ServicerAddResponse, "/cgi-bin/kf/servicer/add", "adds"
+    #[doc(alias = "/cgi-bin/kf/servicer/add")]
+    ServicerAddRequest, "adds"
 );
 
 servicer_change_request!(
     /// Body of `POST /cgi-bin/kf/servicer/del` (kf-api.md §3.2): remove servicers from an account.
-    ServicerDelRequest, ServicerDelResponse, "/cgi-bin/kf/servicer/del", "removes"
+    #[doc(alias = "/cgi-bin/kf/servicer/del")]
+    ServicerDelRequest, "removes"
 );
 
 /// Response of `servicer/add` (kf-api.md §3.1): one result per requested id. The call's own
@@ -286,6 +279,7 @@ impl From<ServicerResult> for RawServicerResult {
 }
 
 /// Query of `GET /cgi-bin/kf/servicer/list` (kf-api.md §3.3): the servicers of one account.
+#[doc(alias = "/cgi-bin/kf/servicer/list")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ServicerListRequest {
@@ -298,14 +292,6 @@ impl ServicerListRequest {
     pub fn new(open_kfid: impl Into<String>) -> Self {
         ServicerListRequest { open_kfid: open_kfid.into() }
     }
-}
-
-impl Endpoint for ServicerListRequest {
-    type Response = ServicerListResponse;
-    const METHOD: Method = Method::Get;
-    const PATH: &'static str = "/cgi-bin/kf/servicer/list";
-    const REQUEST_BODY: RequestBody = RequestBody::Query;
-    const IDEMPOTENT: bool = true;
 }
 
 /// Response of `servicer/list` (kf-api.md §3.3).

@@ -21,8 +21,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::endpoint::{Endpoint, Method, RequestBody};
-
 /// Seconds in a day: both statistics endpoints work in whole days.
 pub const SECONDS_PER_DAY: u64 = 86_400;
 
@@ -51,6 +49,7 @@ mod rate {
 }
 
 /// Body of `POST /cgi-bin/kf/get_corp_statistic` (kf-api.md §9.1): daily figures of one account.
+#[doc(alias = "/cgi-bin/kf/get_corp_statistic")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct GetCorpStatisticRequest {
@@ -67,14 +66,6 @@ impl GetCorpStatisticRequest {
     pub fn new(open_kfid: impl Into<String>, start_time: u64, end_time: u64) -> Self {
         GetCorpStatisticRequest { open_kfid: open_kfid.into(), start_time, end_time }
     }
-}
-
-impl Endpoint for GetCorpStatisticRequest {
-    type Response = GetCorpStatisticResponse;
-    const METHOD: Method = Method::Post;
-    const PATH: &'static str = "/cgi-bin/kf/get_corp_statistic";
-    const REQUEST_BODY: RequestBody = RequestBody::Json;
-    const IDEMPOTENT: bool = true;
 }
 
 /// Response of `get_corp_statistic` (kf-api.md §9.1).
@@ -132,6 +123,7 @@ pub struct CorpStatistic {
 
 /// Body of `POST /cgi-bin/kf/get_servicer_statistic` (kf-api.md §9.2): daily figures of one
 /// servicer, or of the account's servicers together when `servicer_userid` is absent.
+#[doc(alias = "/cgi-bin/kf/get_servicer_statistic")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct GetServicerStatisticRequest {
@@ -162,14 +154,6 @@ impl GetServicerStatisticRequest {
         self.servicer_userid = Some(servicer_userid.into()).filter(|s: &String| !s.is_empty());
         self
     }
-}
-
-impl Endpoint for GetServicerStatisticRequest {
-    type Response = GetServicerStatisticResponse;
-    const METHOD: Method = Method::Post;
-    const PATH: &'static str = "/cgi-bin/kf/get_servicer_statistic";
-    const REQUEST_BODY: RequestBody = RequestBody::Json;
-    const IDEMPOTENT: bool = true;
 }
 
 /// Response of `get_servicer_statistic` (kf-api.md §9.2).

@@ -5,13 +5,13 @@
 //! serialization writes the real values (they must reach WeCom).
 //!
 //! ```
-//! use wxkf_types::token::{GetTokenRequest, GetTokenResponse};
+//! use wxkf_types::token::{GettokenRequest, GettokenResponse};
 //!
-//! let req = GetTokenRequest::new("wwcorp", "s3cr3t");
+//! let req = GettokenRequest::new("wwcorp", "s3cr3t");
 //! assert!(!format!("{req:?}").contains("s3cr3t"));
 //! assert_eq!(serde_json::to_value(&req).unwrap()["corpsecret"], "s3cr3t");
 //!
-//! let resp: GetTokenResponse =
+//! let resp: GettokenResponse =
 //!     serde_json::from_str(r#"{"access_token":"T0KEN-9f8e","expires_in":7200}"#).unwrap();
 //! assert_eq!(resp.expires_in, 7200);
 //! assert!(!format!("{resp:?}").contains("T0KEN-9f8e"));
@@ -20,8 +20,6 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-
-use crate::endpoint::{Endpoint, Method, RequestBody};
 
 /// Stands in for a credential in `Debug` output.
 struct Redacted;
@@ -36,37 +34,30 @@ impl fmt::Debug for Redacted {
 /// `access_token`.
 ///
 /// `Debug` hides `corpsecret`.
+#[doc(alias = "/cgi-bin/gettoken")]
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
-pub struct GetTokenRequest {
+pub struct GettokenRequest {
     /// Corp id (`ww…`, old corps `wx…`).
     pub corpid: String,
     /// Secret of the app that calls the Kf API. Never logged.
     pub corpsecret: String,
 }
 
-impl GetTokenRequest {
+impl GettokenRequest {
     /// A token request for `corpid` with the app secret `corpsecret`.
     pub fn new(corpid: impl Into<String>, corpsecret: impl Into<String>) -> Self {
-        GetTokenRequest { corpid: corpid.into(), corpsecret: corpsecret.into() }
+        GettokenRequest { corpid: corpid.into(), corpsecret: corpsecret.into() }
     }
 }
 
-impl fmt::Debug for GetTokenRequest {
+impl fmt::Debug for GettokenRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GetTokenRequest")
+        f.debug_struct("GettokenRequest")
             .field("corpid", &self.corpid)
             .field("corpsecret", &Redacted)
             .finish()
     }
-}
-
-impl Endpoint for GetTokenRequest {
-    type Response = GetTokenResponse;
-    const METHOD: Method = Method::Get;
-    const PATH: &'static str = "/cgi-bin/gettoken";
-    const REQUEST_BODY: RequestBody = RequestBody::Query;
-    const IDEMPOTENT: bool = true;
 }
 
 /// Response of `gettoken` (kf-api.md §1): the token and its lifetime.
@@ -75,7 +66,7 @@ impl Endpoint for GetTokenRequest {
 /// `Debug` hides `access_token`.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
-pub struct GetTokenResponse {
+pub struct GettokenResponse {
     /// The access token (up to 512 bytes). Never logged.
     #[serde(default)]
     pub access_token: String,
@@ -84,11 +75,15 @@ pub struct GetTokenResponse {
     pub expires_in: u64,
 }
 
-impl fmt::Debug for GetTokenResponse {
+impl fmt::Debug for GettokenResponse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GetTokenResponse")
+        f.debug_struct("GettokenResponse")
             .field("access_token", &Redacted)
             .field("expires_in", &self.expires_in)
             .finish()
     }
 }
+
+// Kept for code written before the naming rule (`/cgi-bin/gettoken` → `Gettoken…`).
+#[doc(hidden)]
+pub use self::{GettokenRequest as GetTokenRequest, GettokenResponse as GetTokenResponse};

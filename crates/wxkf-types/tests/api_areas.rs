@@ -138,9 +138,9 @@ const ROWS: &[Row] = &[
     ("servicer/list", servicer_list),
     ("service_state/get", service_state_get),
     ("service_state/trans", service_state_trans),
-    ("upgrade/get_upgrade_service_config", upgrade_get_config),
-    ("upgrade/upgrade_service", upgrade_service),
-    ("upgrade/cancel_upgrade_service", upgrade_cancel),
+    ("customer/get_upgrade_service_config", upgrade_get_config),
+    ("customer/upgrade_service", upgrade_service),
+    ("customer/cancel_upgrade_service", upgrade_cancel),
     ("customer/batchget", customer_batchget),
     ("corp/get_corp_qualification", corp_qualification),
     ("statistic/get_corp_statistic", statistic_corp),
@@ -359,7 +359,7 @@ fn service_state_trans() {
 
 fn upgrade_get_config() {
     let (req, resp) = exchange::<GetUpgradeServiceConfigRequest>(
-        "upgrade/get_upgrade_service_config",
+        "customer/get_upgrade_service_config",
         Method::Get,
         "/cgi-bin/kf/customer/get_upgrade_service_config",
         RequestBody::Query,
@@ -370,13 +370,13 @@ fn upgrade_get_config() {
     assert_eq!(resp.member_range.department_id_list, [2, 3]);
     assert_eq!(resp.groupchat_range.chat_id_list, ["wraaaaaaaaaaaaaaaa", "wrbbbbbbbbbbbbbbb"]);
     // DISAGREEMENT §6.1: `department_list` (field table) is read as `department_id_list`.
-    let alt = alt_response::<GetUpgradeServiceConfigResponse>("upgrade/get_upgrade_service_config");
+    let alt = alt_response::<GetUpgradeServiceConfigResponse>("customer/get_upgrade_service_config");
     assert_eq!(alt.member_range.department_id_list, [2, 3]);
 }
 
 fn upgrade_service() {
     let (req, _) = exchange::<UpgradeServiceRequest>(
-        "upgrade/upgrade_service",
+        "customer/upgrade_service",
         Method::Post,
         "/cgi-bin/kf/customer/upgrade_service",
         RequestBody::Json,
@@ -389,7 +389,7 @@ fn upgrade_service() {
     );
     assert_eq!(req.target.type_code(), 1);
     // The other `type`: a customer group.
-    let group = request_file::<UpgradeServiceRequest>("upgrade/upgrade_service.request.alt.json");
+    let group = request_file::<UpgradeServiceRequest>("customer/upgrade_service.request.alt.json");
     assert_eq!(
         group,
         UpgradeServiceRequest::groupchat("kfxxxxxxxxxxxxxx", "wmxxxxxxxxxxxxxxxxxx", "wraaaaaaaaaaaaaaaa")
@@ -403,7 +403,7 @@ fn upgrade_service() {
 
 fn upgrade_cancel() {
     let (req, _) = exchange::<CancelUpgradeServiceRequest>(
-        "upgrade/cancel_upgrade_service",
+        "customer/cancel_upgrade_service",
         Method::Post,
         "/cgi-bin/kf/customer/cancel_upgrade_service",
         RequestBody::Json,

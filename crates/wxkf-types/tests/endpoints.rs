@@ -223,3 +223,108 @@ fn the_reference_sections_and_their_responses_are_read_as_written() {
     );
     assert!(repeat_hazards("/cgi-bin/kf/x/trans", "Response: `msg_code` (string)\n", false).is_empty());
 }
+
+/// The words of a path below `/cgi-bin/` (and `kf/`), in order: `customer/get_upgrade_service_config`
+/// → `["customer", "get", "upgrade", "service", "config"]`.
+fn path_words(path: &str) -> (Vec<&str>, Vec<&str>) {
+    let below = path.strip_prefix("/cgi-bin/").unwrap_or(path);
+    let below = below.strip_prefix("kf/").unwrap_or(below);
+    let segments: Vec<&str> = below.split('/').collect();
+    let words = segments.iter().flat_map(|s| s.split('_')).collect();
+    (segments, words)
+}
+
+fn pascal(words: &[&str]) -> String {
+    words
+        .iter()
+        .map(|w| {
+            let mut chars = w.chars();
+            chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+        })
+        .collect()
+}
+
+#[test]
+fn types_are_named_and_placed_by_their_path() {
+    for e in ENDPOINTS {
+        let (segments, words) = path_words(e.path);
+        let stem = pascal(&words);
+        assert_eq!(e.request, format!("{stem}Request"), "{}: request type not named after the path", e.path);
+        assert!(
+            e.response == format!("{stem}Response") || e.response == "EmptyResponse",
+            "{}: response type {} not named after the path",
+            e.path,
+            e.response
+        );
+        // the module is the path's area; `/cgi-bin/kf/<name>` has none and lives in `kf`, and
+        // `/cgi-bin/gettoken` in `token`
+        let module = match segments.as_slice() {
+            [area, _] => *area,
+            ["gettoken"] => "token",
+            [_] => "kf",
+            _ => panic!("{}: a path of {} segments", e.path, segments.len()),
+        };
+        assert_eq!(e.module, module, "{}: types in the wrong module", e.path);
+    }
+    // spot checks of the rule on the names the issue cites
+    let find = |p: &str| ENDPOINTS.iter().find(|e| e.path == p).unwrap();
+    let config = find("/cgi-bin/kf/customer/get_upgrade_service_config");
+    assert_eq!((config.module, config.request), ("customer", "CustomerGetUpgradeServiceConfigRequest"));
+    let contact = find("/cgi-bin/kf/add_contact_way");
+    assert_eq!((contact.module, contact.request), ("kf", "AddContactWayRequest"));
+}
+
+/// The source files of this crate, as (path, text).
+fn sources() -> Vec<(PathBuf, String)> {
+    fn walk(dir: &Path, out: &mut Vec<(PathBuf, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|x| x == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                out.push((path, text));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut out);
+    out
+}
+
+#[test]
+fn every_request_type_carries_its_path_as_a_doc_alias() {
+    let sources = sources();
+    for e in ENDPOINTS {
+        let alias = format!("#[doc(alias = \"{}\")]", e.path);
+        // the alias line, then only attributes and doc lines, then the type's definition (a
+        // `pub struct`, or the name as the first argument of a macro that defines it)
+        let defined = sources.iter().any(|(_, text)| {
+            let lines: Vec<&str> = text.lines().map(str::trim).collect();
+            lines.iter().enumerate().filter(|(_, l)| **l == alias).any(|(at, _)| {
+                lines[at + 1..].iter().find(|l| !l.starts_with("#[") && !l.starts_with("///")).is_some_and(
+                    |l| {
+                        l.starts_with(&format!("pub struct {} ", e.request))
+                            || l.starts_with(&format!("{},", e.request))
+                    },
+                )
+            })
+        });
+        assert!(defined, "{} is not defined right after {alias}", e.request);
+    }
+}
+
+#[test]
+fn the_table_expands_to_the_endpoint_impls() {
+    use wxkf_types::Endpoint;
+    // the impls come from the table's rows, not from hand-written blocks beside the types
+    let impls: usize = sources().iter().map(|(_, text)| text.matches("impl Endpoint for").count()).sum();
+    assert_eq!(impls, 1, "an Endpoint impl is written outside the table (only the table's macro writes one)");
+    type Trans = wxkf_types::service_state::ServiceStateTransRequest;
+    assert_eq!(Trans::PATH, "/cgi-bin/kf/service_state/trans");
+    const { assert!(!Trans::IDEMPOTENT) };
+    type Media = wxkf_types::media::MediaGetRequest;
+    assert_eq!((Media::METHOD, Media::RESPONSE_BODY), (Method::Get, ResponseBody::Raw));
+    let rows = ENDPOINTS.iter().filter(|e| e.client_method == "customer().get_upgrade_service_config");
+    assert_eq!(rows.count(), 1);
+}

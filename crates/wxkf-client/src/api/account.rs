@@ -1,9 +1,10 @@
-//! Kf accounts (kf-api.md §2): `account/add`, `del`, `update`, `list`, `add_contact_way`.
+//! Kf accounts (kf-api.md §2): `account/add`, `del`, `update`, `list`, and `add_contact_way`.
+//!
+//! The methods that send one request are expanded from their rows of
+//! [`wxkf_types::kf_endpoints!`]; this module adds paging and the checks of `add_contact_way`.
 
-use wxkf_types::account::{
-    AccountAddRequest, AccountAddResponse, AccountDelRequest, AccountListRequest, AccountListResponse,
-    AccountUpdateRequest, AddContactWayRequest, AddContactWayResponse, KfAccount,
-};
+use wxkf_types::account::{AccountListRequest, KfAccount};
+use wxkf_types::kf::AddContactWayRequest;
 
 use crate::error::Error;
 use crate::paging::{Items, Pages};
@@ -23,27 +24,6 @@ super::area!(
 );
 
 impl AccountApi<'_> {
-    /// `account/add` (§2.1): create an account; the avatar is an uploaded image's `media_id`.
-    /// Not retried on transient failures (a retry could create two accounts).
-    pub async fn add(&self, req: AccountAddRequest) -> Result<AccountAddResponse, Error> {
-        self.client.execute(&req).await
-    }
-
-    /// `account/del` (§2.2): delete an account.
-    pub async fn del(&self, req: AccountDelRequest) -> Result<(), Error> {
-        self.client.execute(&req).await.map(drop)
-    }
-
-    /// `account/update` (§2.3): rename an account or change its avatar.
-    pub async fn update(&self, req: AccountUpdateRequest) -> Result<(), Error> {
-        self.client.execute(&req).await.map(drop)
-    }
-
-    /// `account/list` (§2.4): one page.
-    pub async fn list(&self, req: AccountListRequest) -> Result<AccountListResponse, Error> {
-        self.client.execute(&req).await
-    }
-
     /// `account/list` page by page from `req`'s offset until a page shorter than its limit.
     pub fn list_pages(&self, req: AccountListRequest) -> Pages<AccountListRequest> {
         Pages::new(self.client.clone(), req)
@@ -61,18 +41,18 @@ impl AccountApi<'_> {
         )
         .await
     }
+}
 
-    /// `add_contact_way` (§2.5): the link customers open to chat with an account. A `scene` that
-    /// WeCom would reject (more than 32 bytes, or not `[0-9a-zA-Z_-]`) is refused before sending.
-    pub async fn add_contact_way(&self, req: AddContactWayRequest) -> Result<AddContactWayResponse, Error> {
-        if let Some(scene) = &req.scene
-            && !AddContactWayRequest::is_valid_scene(scene)
-        {
-            return Err(Error::invalid_argument(format!(
-                "scene {scene:?}: at most {} bytes of [0-9a-zA-Z_-]",
-                AddContactWayRequest::MAX_SCENE_BYTES
-            )));
+impl super::Check for AddContactWayRequest {
+    fn check(&self) -> Result<(), Error> {
+        match &self.scene {
+            Some(scene) if !AddContactWayRequest::is_valid_scene(scene) => {
+                Err(Error::invalid_argument(format!(
+                    "scene {scene:?}: at most {} bytes of [0-9a-zA-Z_-]",
+                    AddContactWayRequest::MAX_SCENE_BYTES
+                )))
+            }
+            _ => Ok(()),
         }
-        self.client.execute(&req).await
     }
 }

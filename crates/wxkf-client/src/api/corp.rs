@@ -1,9 +1,5 @@
 //! Corp qualification (kf-api.md §8).
 
-use wxkf_types::corp::{GetCorpQualificationRequest, GetCorpQualificationResponse};
-
-use crate::error::Error;
-
 super::area!(
     /// The corp area (kf-api.md §8).
     ///
@@ -16,10 +12,3 @@ super::area!(
     CorpApi,
     corp
 );
-
-impl CorpApi<'_> {
-    /// `get_corp_qualification` (§8): whether the corp has bound a WeChat Channels account.
-    pub async fn get_corp_qualification(&self) -> Result<GetCorpQualificationResponse, Error> {
-        self.client.execute(&GetCorpQualificationRequest::new()).await
-    }
-}

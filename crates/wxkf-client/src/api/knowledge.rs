@@ -1,13 +1,7 @@
 //! Knowledge base (kf-api.md §10): groups and intents (Q&A), with paging streams.
 
-use wxkf_types::knowledge::{
-    KnowledgeAddGroupRequest, KnowledgeAddGroupResponse, KnowledgeAddIntentRequest,
-    KnowledgeAddIntentResponse, KnowledgeDelGroupRequest, KnowledgeDelIntentRequest,
-    KnowledgeListGroupRequest, KnowledgeListGroupResponse, KnowledgeListIntentRequest,
-    KnowledgeListIntentResponse, KnowledgeModGroupRequest, KnowledgeModIntentRequest,
-};
+use wxkf_types::knowledge::{KnowledgeListGroupRequest, KnowledgeListIntentRequest};
 
-use crate::error::Error;
 use crate::paging::{Items, Pages};
 
 super::area!(
@@ -26,29 +20,6 @@ super::area!(
 );
 
 impl KnowledgeApi<'_> {
-    /// `knowledge/add_group` (§10.1). Not retried on transient failures (a retry could add twice).
-    pub async fn add_group(&self, req: KnowledgeAddGroupRequest) -> Result<KnowledgeAddGroupResponse, Error> {
-        self.client.execute(&req).await
-    }
-
-    /// `knowledge/del_group` (§10.1).
-    pub async fn del_group(&self, req: KnowledgeDelGroupRequest) -> Result<(), Error> {
-        self.client.execute(&req).await.map(drop)
-    }
-
-    /// `knowledge/mod_group` (§10.1).
-    pub async fn mod_group(&self, req: KnowledgeModGroupRequest) -> Result<(), Error> {
-        self.client.execute(&req).await.map(drop)
-    }
-
-    /// `knowledge/list_group` (§10.1): one page.
-    pub async fn list_group(
-        &self,
-        req: KnowledgeListGroupRequest,
-    ) -> Result<KnowledgeListGroupResponse, Error> {
-        self.client.execute(&req).await
-    }
-
     /// `knowledge/list_group` page by page (cursor, while `has_more`).
     pub fn list_group_pages(&self, req: KnowledgeListGroupRequest) -> Pages<KnowledgeListGroupRequest> {
         Pages::new(self.client.clone(), req)
@@ -57,32 +28,6 @@ impl KnowledgeApi<'_> {
     /// Every group, as a stream across pages.
     pub fn list_group_stream(&self, req: KnowledgeListGroupRequest) -> Items<KnowledgeListGroupRequest> {
         Items::new(self.client.clone(), req)
-    }
-
-    /// `knowledge/add_intent` (§10.2). Not retried on transient failures.
-    pub async fn add_intent(
-        &self,
-        req: KnowledgeAddIntentRequest,
-    ) -> Result<KnowledgeAddIntentResponse, Error> {
-        self.client.execute(&req).await
-    }
-
-    /// `knowledge/del_intent` (§10.2).
-    pub async fn del_intent(&self, req: KnowledgeDelIntentRequest) -> Result<(), Error> {
-        self.client.execute(&req).await.map(drop)
-    }
-
-    /// `knowledge/mod_intent` (§10.2): each part given replaces that part entirely.
-    pub async fn mod_intent(&self, req: KnowledgeModIntentRequest) -> Result<(), Error> {
-        self.client.execute(&req).await.map(drop)
-    }
-
-    /// `knowledge/list_intent` (§10.2): one page.
-    pub async fn list_intent(
-        &self,
-        req: KnowledgeListIntentRequest,
-    ) -> Result<KnowledgeListIntentResponse, Error> {
-        self.client.execute(&req).await
     }
 
     /// `knowledge/list_intent` page by page (cursor, while `has_more`).

@@ -3,8 +3,8 @@
 
 use rand::Rng;
 use wxkf_types::message::{
-    MAX_TEXT_BYTES, RecallMsgRequest, SendMessage, SendMsgOnEventRequest, SendMsgOnEventResponse,
-    SendMsgRequest, SendMsgResponse, SyncMsgRequest, SyncMsgResponse,
+    MAX_TEXT_BYTES, SendMessage, SendMsgOnEventRequest, SendMsgOnEventResponse, SendMsgRequest,
+    SendMsgResponse, SyncMsgRequest,
 };
 
 use crate::error::Error;
@@ -91,17 +91,11 @@ super::area!(
 );
 
 impl MessageApi<'_> {
-    /// `sync_msg` (§5.1): one page. `open_kfid` is required (the current reference says so).
-    pub async fn sync_msg(&self, req: SyncMsgRequest) -> Result<SyncMsgResponse, Error> {
-        check_sync(&req)?;
-        self.client.execute(&req).await
-    }
-
     /// `sync_msg` page by page: follows `next_cursor` while `has_more`, also past an empty page.
     /// Persist each page's `next_cursor` after processing it.
     /// A request without `open_kfid` yields one [`Error::InvalidArgument`].
     pub fn sync_msg_pages(&self, req: SyncMsgRequest) -> SyncMsgPages {
-        match check_sync(&req) {
+        match super::Check::check(&req) {
             Ok(()) => SyncMsgPages::new(self.client.clone(), req),
             Err(err) => SyncMsgPages::refused(self.client.clone(), req, err),
         }
@@ -153,18 +147,17 @@ impl MessageApi<'_> {
         let msgid = req.msgid.clone().unwrap_or_default();
         self.client.execute_send(&req, &msgid).await
     }
-
-    /// `recall_msg` (§5.6): recall a message sent through the API within 2 minutes.
-    pub async fn recall_msg(&self, req: RecallMsgRequest) -> Result<(), Error> {
-        self.client.execute(&req).await.map(drop)
-    }
 }
 
-fn check_sync(req: &SyncMsgRequest) -> Result<(), Error> {
-    if req.open_kfid.is_empty() {
-        return Err(Error::invalid_argument("sync_msg needs open_kfid (the current reference requires it)"));
+impl super::Check for SyncMsgRequest {
+    fn check(&self) -> Result<(), Error> {
+        if self.open_kfid.is_empty() {
+            return Err(Error::invalid_argument(
+                "sync_msg needs open_kfid (the current reference requires it)",
+            ));
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,9 +1,6 @@
 //! Session state (kf-api.md §4): `service_state/get`, `trans`, and a check before sending.
 
-use wxkf_types::service_state::{
-    ServiceState, ServiceStateGetRequest, ServiceStateGetResponse, ServiceStateTransRequest,
-    ServiceStateTransResponse,
-};
+use wxkf_types::service_state::{ServiceState, ServiceStateGetRequest, ServiceStateTransRequest};
 
 use crate::error::Error;
 
@@ -24,25 +21,6 @@ super::area!(
 );
 
 impl ServiceStateApi<'_> {
-    /// `service_state/get` (§4.1): the session's state and its servicer.
-    pub async fn get(&self, req: ServiceStateGetRequest) -> Result<ServiceStateGetResponse, Error> {
-        self.client.execute(&req).await
-    }
-
-    /// `service_state/trans` (§4.2): move the session (to the bot, the pool, a servicer, or end it).
-    /// A transfer to a servicer (state 3) without `servicer_userid` is refused before sending. Not
-    /// retried on transient failures (a repeated transfer may fail with 95016 or issue a second
-    /// `msg_code`).
-    pub async fn trans(&self, req: ServiceStateTransRequest) -> Result<ServiceStateTransResponse, Error> {
-        if req.service_state == ServiceState::Human && req.servicer_userid.as_deref().unwrap_or("").is_empty()
-        {
-            return Err(Error::invalid_argument(
-                "service_state/trans to a servicer (3) needs servicer_userid",
-            ));
-        }
-        self.client.execute(&req).await
-    }
-
     /// Checks that `send_msg` may send to this session now (state new or bot, §4.0) and returns the
     /// state; otherwise fails with [`Error::SessionNotSendable`], which says what to do, instead of the
     /// 95018 WeCom would answer.
@@ -60,5 +38,18 @@ impl ServiceStateApi<'_> {
                 servicer_userid: state.servicer_userid,
             })
         }
+    }
+}
+
+impl super::Check for ServiceStateTransRequest {
+    fn check(&self) -> Result<(), Error> {
+        if self.service_state == ServiceState::Human
+            && self.servicer_userid.as_deref().unwrap_or("").is_empty()
+        {
+            return Err(Error::invalid_argument(
+                "service_state/trans to a servicer (3) needs servicer_userid",
+            ));
+        }
+        Ok(())
     }
 }

@@ -1,9 +1,6 @@
 //! Servicers (kf-api.md §3): `servicer/add`, `del`, `list`.
 
-use wxkf_types::servicer::{
-    ServicerAddRequest, ServicerAddResponse, ServicerDelRequest, ServicerDelResponse, ServicerListRequest,
-    ServicerListResponse,
-};
+use wxkf_types::servicer::{ServicerAddRequest, ServicerDelRequest};
 
 use crate::error::Error;
 
@@ -25,22 +22,14 @@ super::area!(
     servicer
 );
 
-impl ServicerApi<'_> {
-    /// `servicer/add` (§3.1). Lists that are both empty or longer than 100 are refused before
-    /// sending. The top-level call can succeed while single entries fail: check each result.
-    pub async fn add(&self, req: ServicerAddRequest) -> Result<ServicerAddResponse, Error> {
-        req.validate().map_err(|e| Error::invalid_argument(e.to_string()))?;
-        self.client.execute(&req).await
+impl super::Check for ServicerAddRequest {
+    fn check(&self) -> Result<(), Error> {
+        self.validate().map_err(|e| Error::invalid_argument(e.to_string()))
     }
+}
 
-    /// `servicer/del` (§3.2); same checks as [`add`](Self::add).
-    pub async fn del(&self, req: ServicerDelRequest) -> Result<ServicerDelResponse, Error> {
-        req.validate().map_err(|e| Error::invalid_argument(e.to_string()))?;
-        self.client.execute(&req).await
-    }
-
-    /// `servicer/list` (§3.3): the servicers of an account and their receiving status.
-    pub async fn list(&self, req: ServicerListRequest) -> Result<ServicerListResponse, Error> {
-        self.client.execute(&req).await
+impl super::Check for ServicerDelRequest {
+    fn check(&self) -> Result<(), Error> {
+        self.validate().map_err(|e| Error::invalid_argument(e.to_string()))
     }
 }

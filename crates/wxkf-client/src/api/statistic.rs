@@ -1,9 +1,6 @@
 //! Statistics (kf-api.md §9).
 
-use wxkf_types::statistic::{
-    GetCorpStatisticRequest, GetCorpStatisticResponse, GetServicerStatisticRequest,
-    GetServicerStatisticResponse,
-};
+use wxkf_types::statistic::{GetCorpStatisticRequest, GetServicerStatisticRequest};
 
 use crate::error::Error;
 
@@ -21,26 +18,6 @@ super::area!(
     statistic
 );
 
-impl StatisticApi<'_> {
-    /// `get_corp_statistic` (§9.1): an account's daily figures (closed interval, at most 31 days).
-    pub async fn get_corp_statistic(
-        &self,
-        req: GetCorpStatisticRequest,
-    ) -> Result<GetCorpStatisticResponse, Error> {
-        check_span(req.start_time, req.end_time)?;
-        self.client.execute(&req).await
-    }
-
-    /// `get_servicer_statistic` (§9.2): a servicer's (or the account's) daily figures.
-    pub async fn get_servicer_statistic(
-        &self,
-        req: GetServicerStatisticRequest,
-    ) -> Result<GetServicerStatisticResponse, Error> {
-        check_span(req.start_time, req.end_time)?;
-        self.client.execute(&req).await
-    }
-}
-
 /// §9: `start_time ≤ end_time`, at most 31 days apart.
 fn check_span(start: u64, end: u64) -> Result<(), Error> {
     const MAX_SPAN: u64 = 31 * 24 * 3600;
@@ -52,4 +29,16 @@ fn check_span(start: u64, end: u64) -> Result<(), Error> {
         return Err(Error::invalid_argument("statistics cover at most 31 days per call"));
     }
     Ok(())
+}
+
+impl super::Check for GetCorpStatisticRequest {
+    fn check(&self) -> Result<(), Error> {
+        check_span(self.start_time, self.end_time)
+    }
+}
+
+impl super::Check for GetServicerStatisticRequest {
+    fn check(&self) -> Result<(), Error> {
+        check_span(self.start_time, self.end_time)
+    }
 }

@@ -1,38 +1,13 @@
-//! Upgrade service (kf-api.md §6): recommend a dedicated member or a customer group.
+//! The upgrade-service methods under their names before 0.2: their paths are
+//! `/cgi-bin/kf/customer/…`, so they are methods of [`CustomerApi`](super::customer::CustomerApi).
 
-use wxkf_types::upgrade::{
-    CancelUpgradeServiceRequest, GetUpgradeServiceConfigRequest, GetUpgradeServiceConfigResponse,
-    UpgradeServiceRequest,
-};
+/// The handle `client.upgrade()` returned before 0.2: the customer area.
+pub type UpgradeApi<'a> = super::customer::CustomerApi<'a>;
 
-use crate::error::Error;
-
-super::area!(
-    /// The upgrade-service (升级服务) area (kf-api.md §6).
-    ///
-    /// ```no_run
-    /// # async fn demo(client: wxkf_client::Client) -> Result<(), wxkf_client::Error> {
-    /// let config = client.upgrade().get_upgrade_service_config().await?;
-    /// println!("{:?}", config.member_range);
-    /// # Ok(()) }
-    /// ```
-    UpgradeApi,
-    upgrade
-);
-
-impl UpgradeApi<'_> {
-    /// `customer/get_upgrade_service_config` (§6.1): the members and groups configured for it.
-    pub async fn get_upgrade_service_config(&self) -> Result<GetUpgradeServiceConfigResponse, Error> {
-        self.client.execute(&GetUpgradeServiceConfigRequest::new()).await
-    }
-
-    /// `customer/upgrade_service` (§6.2): recommend a member or a group to the customer.
-    pub async fn upgrade_service(&self, req: UpgradeServiceRequest) -> Result<(), Error> {
-        self.client.execute(&req).await.map(drop)
-    }
-
-    /// `customer/cancel_upgrade_service` (§6.3): withdraw the recommendation.
-    pub async fn cancel_upgrade_service(&self, req: CancelUpgradeServiceRequest) -> Result<(), Error> {
-        self.client.execute(&req).await.map(drop)
+impl crate::Client {
+    /// The customer area under its name before 0.2; use [`Client::customer`](crate::Client::customer).
+    #[doc(hidden)]
+    pub fn upgrade(&self) -> UpgradeApi<'_> {
+        self.customer()
     }
 }

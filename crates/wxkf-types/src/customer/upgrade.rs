@@ -1,10 +1,10 @@
-//! Upgrade service (升级服务): recommend a dedicated member or a customer group to a customer
+//! Upgrade service (升级服务, `/cgi-bin/kf/customer/*upgrade_service*`): recommend a dedicated member or a customer group to a customer
 //! (kf-api.md §6).
 //!
 //! ```
-//! use wxkf_types::upgrade::UpgradeServiceRequest;
+//! use wxkf_types::customer::CustomerUpgradeServiceRequest;
 //!
-//! let req = UpgradeServiceRequest::member("wkAAA", "wmBBB", "zhangsan").with_wording("Ask Zhang");
+//! let req = CustomerUpgradeServiceRequest::member("wkAAA", "wmBBB", "zhangsan").with_wording("Ask Zhang");
 //! assert_eq!(
 //!     serde_json::to_string(&req).unwrap(),
 //!     r#"{"open_kfid":"wkAAA","external_userid":"wmBBB","type":1,"member":{"userid":"zhangsan","wording":"Ask Zhang"}}"#
@@ -15,32 +15,23 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::endpoint::{EmptyResponse, Endpoint, Method, RequestBody};
-
 /// Query of `GET /cgi-bin/kf/customer/get_upgrade_service_config` (kf-api.md §6.1): no parameters.
+#[doc(alias = "/cgi-bin/kf/customer/get_upgrade_service_config")]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
-pub struct GetUpgradeServiceConfigRequest {}
+pub struct CustomerGetUpgradeServiceConfigRequest {}
 
-impl GetUpgradeServiceConfigRequest {
+impl CustomerGetUpgradeServiceConfigRequest {
     /// The (parameterless) request.
     pub fn new() -> Self {
-        GetUpgradeServiceConfigRequest {}
+        CustomerGetUpgradeServiceConfigRequest {}
     }
-}
-
-impl Endpoint for GetUpgradeServiceConfigRequest {
-    type Response = GetUpgradeServiceConfigResponse;
-    const METHOD: Method = Method::Get;
-    const PATH: &'static str = "/cgi-bin/kf/customer/get_upgrade_service_config";
-    const REQUEST_BODY: RequestBody = RequestBody::Query;
-    const IDEMPOTENT: bool = true;
 }
 
 /// Response of `get_upgrade_service_config` (kf-api.md §6.1): who may be recommended.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
-pub struct GetUpgradeServiceConfigResponse {
+pub struct CustomerGetUpgradeServiceConfigResponse {
     /// Members configured for 专员服务.
     #[serde(default)]
     pub member_range: UpgradeMemberRange,
@@ -76,10 +67,11 @@ pub struct UpgradeGroupChatRange {
 /// (else 95021).
 ///
 /// On the wire `type` and the matching object (`member` or `groupchat`) come from [`target`](Self::target).
+#[doc(alias = "/cgi-bin/kf/customer/upgrade_service")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "RawUpgradeServiceRequest", into = "RawUpgradeServiceRequest")]
+#[serde(try_from = "RawCustomerUpgradeServiceRequest", into = "RawCustomerUpgradeServiceRequest")]
 #[non_exhaustive]
-pub struct UpgradeServiceRequest {
+pub struct CustomerUpgradeServiceRequest {
     /// The account.
     pub open_kfid: String,
     /// The customer.
@@ -130,14 +122,14 @@ pub struct UpgradeGroupChat {
     pub wording: Option<String>,
 }
 
-impl UpgradeServiceRequest {
+impl CustomerUpgradeServiceRequest {
     /// Recommend the member `userid` (`type` 1).
     pub fn member(
         open_kfid: impl Into<String>,
         external_userid: impl Into<String>,
         userid: impl Into<String>,
     ) -> Self {
-        UpgradeServiceRequest {
+        CustomerUpgradeServiceRequest {
             open_kfid: open_kfid.into(),
             external_userid: external_userid.into(),
             target: UpgradeTarget::Member(UpgradeMember { userid: userid.into(), wording: None }),
@@ -150,7 +142,7 @@ impl UpgradeServiceRequest {
         external_userid: impl Into<String>,
         chat_id: impl Into<String>,
     ) -> Self {
-        UpgradeServiceRequest {
+        CustomerUpgradeServiceRequest {
             open_kfid: open_kfid.into(),
             external_userid: external_userid.into(),
             target: UpgradeTarget::GroupChat(UpgradeGroupChat { chat_id: chat_id.into(), wording: None }),
@@ -168,16 +160,8 @@ impl UpgradeServiceRequest {
     }
 }
 
-impl Endpoint for UpgradeServiceRequest {
-    type Response = EmptyResponse;
-    const METHOD: Method = Method::Post;
-    const PATH: &'static str = "/cgi-bin/kf/customer/upgrade_service";
-    const REQUEST_BODY: RequestBody = RequestBody::Json;
-    const IDEMPOTENT: bool = true;
-}
-
 #[derive(Serialize, Deserialize)]
-struct RawUpgradeServiceRequest {
+struct RawCustomerUpgradeServiceRequest {
     open_kfid: String,
     external_userid: String,
     #[serde(rename = "type")]
@@ -202,26 +186,30 @@ impl fmt::Display for UpgradeTypeMismatch {
     }
 }
 
-impl TryFrom<RawUpgradeServiceRequest> for UpgradeServiceRequest {
+impl TryFrom<RawCustomerUpgradeServiceRequest> for CustomerUpgradeServiceRequest {
     type Error = UpgradeTypeMismatch;
-    fn try_from(r: RawUpgradeServiceRequest) -> Result<Self, Self::Error> {
+    fn try_from(r: RawCustomerUpgradeServiceRequest) -> Result<Self, Self::Error> {
         let target = match (r.kind, r.member, r.groupchat) {
             (1, Some(m), _) => UpgradeTarget::Member(m),
             (2, _, Some(g)) => UpgradeTarget::GroupChat(g),
             (other, _, _) => return Err(UpgradeTypeMismatch(other)),
         };
-        Ok(UpgradeServiceRequest { open_kfid: r.open_kfid, external_userid: r.external_userid, target })
+        Ok(CustomerUpgradeServiceRequest {
+            open_kfid: r.open_kfid,
+            external_userid: r.external_userid,
+            target,
+        })
     }
 }
 
-impl From<UpgradeServiceRequest> for RawUpgradeServiceRequest {
-    fn from(r: UpgradeServiceRequest) -> Self {
+impl From<CustomerUpgradeServiceRequest> for RawCustomerUpgradeServiceRequest {
+    fn from(r: CustomerUpgradeServiceRequest) -> Self {
         let kind = r.target.type_code();
         let (member, groupchat) = match r.target {
             UpgradeTarget::Member(m) => (Some(m), None),
             UpgradeTarget::GroupChat(g) => (None, Some(g)),
         };
-        RawUpgradeServiceRequest {
+        RawCustomerUpgradeServiceRequest {
             open_kfid: r.open_kfid,
             external_userid: r.external_userid,
             kind,
@@ -233,28 +221,24 @@ impl From<UpgradeServiceRequest> for RawUpgradeServiceRequest {
 
 /// Body of `POST /cgi-bin/kf/customer/cancel_upgrade_service` (kf-api.md §6.3): withdraw the
 /// recommendation (and the servicer-side marker).
+#[doc(alias = "/cgi-bin/kf/customer/cancel_upgrade_service")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
-pub struct CancelUpgradeServiceRequest {
+pub struct CustomerCancelUpgradeServiceRequest {
     /// The account.
     pub open_kfid: String,
     /// The customer.
     pub external_userid: String,
 }
 
-impl CancelUpgradeServiceRequest {
+impl CustomerCancelUpgradeServiceRequest {
     /// Cancel the recommendation made to `external_userid` on `open_kfid`.
     pub fn new(open_kfid: impl Into<String>, external_userid: impl Into<String>) -> Self {
-        CancelUpgradeServiceRequest { open_kfid: open_kfid.into(), external_userid: external_userid.into() }
+        CustomerCancelUpgradeServiceRequest {
+            open_kfid: open_kfid.into(),
+            external_userid: external_userid.into(),
+        }
     }
-}
-
-impl Endpoint for CancelUpgradeServiceRequest {
-    type Response = EmptyResponse;
-    const METHOD: Method = Method::Post;
-    const PATH: &'static str = "/cgi-bin/kf/customer/cancel_upgrade_service";
-    const REQUEST_BODY: RequestBody = RequestBody::Json;
-    const IDEMPOTENT: bool = true;
 }
 
 #[cfg(test)]
@@ -265,9 +249,9 @@ mod tests {
     #[test]
     fn type_and_object_must_match() {
         let bad = r#"{"open_kfid":"wk","external_userid":"wm","type":1,"groupchat":{"chat_id":"wr"}}"#;
-        let err = serde_json::from_str::<UpgradeServiceRequest>(bad).unwrap_err().to_string();
+        let err = serde_json::from_str::<CustomerUpgradeServiceRequest>(bad).unwrap_err().to_string();
         assert!(err.contains("needs a `member`"), "{err}");
-        let req = UpgradeServiceRequest::groupchat("wk", "wm", "wr").with_wording("");
+        let req = CustomerUpgradeServiceRequest::groupchat("wk", "wm", "wr").with_wording("");
         assert_eq!(
             serde_json::to_string(&req).unwrap(),
             r#"{"open_kfid":"wk","external_userid":"wm","type":2,"groupchat":{"chat_id":"wr"}}"#
