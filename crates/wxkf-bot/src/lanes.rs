@@ -124,19 +124,24 @@ impl Lanes {
 /// Pops and handles the lane's messages one by one until it is empty. With turns on, a
 /// customer's consecutive messages are taken together (docs/ai-bot.md).
 async fn run_lane(inner: Arc<Inner>, key: LaneKey) {
-    // if this task dies (a panic in the runtime's own code), the lane's queue is not stranded:
-    // the guard hands what is left to a new task
-    struct Restart(Option<(Arc<Inner>, LaneKey)>);
+    // if this task dies (a panic in the runtime's own code, not in a handler), the lane is not
+    // stranded: the messages in hand count as done (as if dead-lettered, so the account's cursor
+    // is not held back for good) and the guard hands what is left to a new task
+    struct Restart(Option<(Arc<Inner>, LaneKey)>, Vec<String>);
     impl Drop for Restart {
         fn drop(&mut self) {
-            if let Some((inner, key)) = self.0.take()
-                && let Ok(rt) = tokio::runtime::Handle::try_current()
-            {
-                rt.spawn(async move { run_lane(inner, key).await });
+            if let Some((inner, key)) = self.0.take() {
+                for msgid in self.1.drain(..) {
+                    tracing::error!(msgid = %msgid, "the lane failed while handling this message; counted as dead-lettered");
+                    inner.recorder().record(&key.0, &msgid);
+                }
+                if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                    rt.spawn(async move { run_lane(inner, key).await });
+                }
             }
         }
     }
-    let mut restart = Restart(Some((Arc::clone(&inner), key.clone())));
+    let mut restart = Restart(Some((Arc::clone(&inner), key.clone())), Vec::new());
     loop {
         let (job, notify) = {
             let mut lanes = inner.lanes.lanes.lock().unwrap_or_else(|e| e.into_inner());
@@ -150,6 +155,7 @@ async fn run_lane(inner: Arc<Inner>, key: LaneKey) {
             }
         };
         let open_kfid = &key.0;
+        restart.1 = vec![job.msg.msgid.clone()];
         if job.skip {
             debug!(msgid = %job.msg.msgid, "history from before the first start: skipped");
             inner.recorder().record(open_kfid, &job.msg.msgid);
@@ -164,6 +170,7 @@ async fn run_lane(inner: Arc<Inner>, key: LaneKey) {
         if let Some(turns) = &inner.config.turns {
             collect_turn(&inner, &key, &notify, turns, &mut jobs).await;
         }
+        restart.1 = jobs.iter().map(|j| j.msg.msgid.clone()).collect();
         let Some(first) = jobs.first() else { continue };
         let kfid = first.msg.open_kfid().unwrap_or(open_kfid).to_owned();
         let user = first.msg.external_userid().unwrap_or_default().to_owned();
@@ -201,6 +208,7 @@ async fn run_lane(inner: Arc<Inner>, key: LaneKey) {
             for j in jobs.into_iter().rev() {
                 q.jobs.push_front(j);
             }
+            restart.1.clear();
             continue;
         }
         for j in &jobs {
