@@ -764,8 +764,9 @@ async fn two_runtimes_sharing_a_coordinator_answer_each_message_once() {
     assert_eq!(coordinator.pending(KFID).await.unwrap(), None);
 }
 
-/// WeCom refusing a send with a code that cannot succeed on retry (95018: the session is not in a
-/// state the API may send in) ends the message at once, with its errcode in the dead letter.
+/// WeCom refusing a send with a code that cannot succeed on retry (95001: the customer's five
+/// replies are spent, e.g. by sends outside the runtime) ends the message at once, with its
+/// errcode in the dead letter. (95018 is the session leaving the bot: see the conversation tests.)
 #[tokio::test]
 async fn an_error_that_cannot_succeed_is_dead_lettered_at_once_with_its_errcode() {
     let pages = Pages::default();
@@ -775,7 +776,7 @@ async fn an_error_that_cannot_succeed_is_dead_lettered_at_once_with_its_errcode(
         .and(path("/cgi-bin/kf/send_msg"))
         .and(wiremock::matchers::body_string_contains("doomed reply"))
         .respond_with(ResponseTemplate::new(200).set_body_json(
-            json!({"errcode": 95018, "errmsg": "send msg session status invalid, hint: [1], from ip: 1.2.3.4"}),
+            json!({"errcode": 95001, "errmsg": "send msg count limit, hint: [1], from ip: 1.2.3.4"}),
         ))
         .with_priority(1)
         .mount(&server)
@@ -792,7 +793,7 @@ async fn an_error_that_cannot_succeed_is_dead_lettered_at_once_with_its_errcode(
     let reasons = flaky.reasons.lock().unwrap();
     assert_eq!(reasons.len(), 1);
     assert_eq!(reasons[0].0, wxkf_bot::DeadLetterReason::Permanent);
-    assert!(reasons[0].1.contains("95018"), "the errcode is in the chain: {}", reasons[0].1);
+    assert!(reasons[0].1.contains("95001"), "the errcode is in the chain: {}", reasons[0].1);
     assert!(!reasons[0].1.contains("1.2.3.4"), "WeCom's ip tail is not shown: {}", reasons[0].1);
 }
 
