@@ -400,43 +400,12 @@ fn unquote(raw: &str) -> String {
 fn decode_ext_value(raw: &str) -> Option<String> {
     let (charset, rest) = raw.split_once('\'')?;
     let (_language, encoded) = rest.split_once('\'')?;
-    let bytes = percent_decode(encoded);
+    // `%XY` → byte; a `%` not followed by two hex digits is kept literally
+    let bytes: Vec<u8> = percent_encoding::percent_decode_str(encoded).collect();
     let charset = charset.trim();
     if charset.eq_ignore_ascii_case("iso-8859-1") || charset.eq_ignore_ascii_case("latin1") {
         Some(bytes.iter().map(|&b| char::from(b)).collect())
     } else {
         String::from_utf8(bytes).ok()
     }
-}
-
-/// `%XY` → byte; a `%` not followed by two hex digits is kept literally.
-fn percent_decode(s: &str) -> Vec<u8> {
-    fn hex(b: u8) -> Option<u8> {
-        match b {
-            b'0'..=b'9' => Some(b - b'0'),
-            b'a'..=b'f' => Some(b - b'a' + 10),
-            b'A'..=b'F' => Some(b - b'A' + 10),
-            _ => None,
-        }
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let decoded = match (bytes.get(i), bytes.get(i + 1), bytes.get(i + 2)) {
-            (Some(b'%'), Some(&h), Some(&l)) => hex(h).zip(hex(l)).map(|(h, l)| (h << 4) | l),
-            _ => None,
-        };
-        match decoded {
-            Some(b) => {
-                out.push(b);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    out
 }

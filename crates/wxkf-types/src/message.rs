@@ -105,7 +105,9 @@ mod lenient {
     pub(crate) fn u32_from_value(v: &Value) -> Result<u32, String> {
         let n = match v {
             Value::Number(n) => n.as_u64().ok_or_else(|| format!("not a non-negative integer: {n}"))?,
-            Value::String(s) => s.trim().parse::<u64>().map_err(|_| format!("not a number: {s:?}"))?,
+            Value::String(s) => {
+                crate::serde_util::u64_from_text(s).ok_or_else(|| format!("not a number: {s:?}"))?
+            }
             other => return Err(format!("expected a number, found {other}")),
         };
         u32::try_from(n).map_err(|_| format!("number out of range: {n}"))

@@ -458,7 +458,7 @@ fn lenient_string(v: Option<&Value>) -> Result<Option<String>, String> {
 fn lenient_u64(v: &Value) -> Result<u64, String> {
     match v {
         Value::Number(n) => n.as_u64().ok_or_else(|| format!("not a non-negative integer: {n}")),
-        Value::String(s) => s.trim().parse().map_err(|_| format!("not a number: {s:?}")),
+        Value::String(s) => crate::serde_util::u64_from_text(s).ok_or_else(|| format!("not a number: {s:?}")),
         other => Err(format!("expected a number, found {}", kind_of(other))),
     }
 }
