@@ -45,7 +45,9 @@ const INSTANCES: usize = 4;
 /// The pull lease: how long an account waits for a killed holder at most.
 const LEASE: Duration = Duration::from_secs(3);
 /// One instance is killed and started again this often.
-const KILL_EVERY: Duration = Duration::from_secs(3);
+const KILL_EVERY: Duration = Duration::from_secs(2);
+/// How long the Redis server stays down.
+const REDIS_DOWN: Duration = Duration::from_secs(2);
 /// How long a customer waits for an answer before writing the next message anyway.
 const PATIENCE: Duration = Duration::from_secs(3);
 /// Every answer comes within this time of its message: no account stalls.
@@ -74,10 +76,12 @@ async fn run_child() {
     let (corp, prefix) = (var("WXKF_T_CORP"), var("WXKF_T_PREFIX"));
     // the Redis server may be down right now (the test restarts it): keep trying
     let redis = redis::Client::open(var("WXKF_T_REDIS")).unwrap();
+    // (ConnectionManager::new retries with a growing backoff of its own: bounded here)
     let conn = loop {
-        match redis::aio::ConnectionManager::new(redis.clone()).await {
-            Ok(c) => break c,
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        let connect = redis::aio::ConnectionManager::new(redis.clone());
+        match tokio::time::timeout(Duration::from_millis(500), connect).await {
+            Ok(Ok(c)) => break c,
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     };
     let tokens = RedisTokenStore::from_connection(conn.clone()).with_prefix(&prefix);
@@ -222,11 +226,15 @@ async fn four_instances_answer_every_message_exactly_once_through_kills_redis_re
     let (line_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<Line>();
     tokio::spawn(async move { while lines.recv().await.is_some() {} });
     let balancer = Balancer::start().await;
-    let mut instances = Vec::new();
+    // each instance is running, or starting again (an instance started while Redis is down
+    // waits for it before it reports READY; the chaos goes on meanwhile)
+    let mut instances: Vec<Option<Instance>> = Vec::new();
+    let mut starting: Vec<Option<tokio::task::JoinHandle<Instance>>> = Vec::new();
     for id in 0..INSTANCES {
         let i = Instance::start("chaos_child", id, 0, &env_of(id), line_tx.clone()).await;
         balancer.set(id, i.addr);
-        instances.push(i);
+        instances.push(Some(i));
+        starting.push(None);
     }
     sim.set_callback(&balancer.url, token.expose_secret(), key.expose_secret()).unwrap();
 
@@ -279,23 +287,42 @@ async fn four_instances_answer_every_message_exactly_once_through_kills_redis_re
     // the chaos: an instance killed and restarted every few seconds, Redis killed once
     let mut kills = 0usize;
     let mut redis_restarted = false;
+    // the Redis server is down for REDIS_DOWN from 8 s in, while the instance kills go on
+    let mut redis_down: Option<Instant> = None;
     let mut next_kill = Instant::now() + KILL_EVERY;
     while !chats.iter().all(|c| c.is_finished()) {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        if !redis_restarted && started.elapsed() > Duration::from_secs(8) {
+        if redis_down.is_none() && !redis_restarted && started.elapsed() > Duration::from_secs(8) {
             redis.kill();
-            tokio::time::sleep(Duration::from_millis(1500)).await;
+            redis_down = Some(Instant::now());
+        }
+        if redis_down.is_some_and(|t| t.elapsed() >= REDIS_DOWN) {
             redis = RedisServer::start(port, &redis_dir).await;
+            redis_down = None;
             redis_restarted = true;
         }
+        for id in 0..INSTANCES {
+            if starting[id].as_ref().is_some_and(|s| s.is_finished()) {
+                let i = starting[id].take().unwrap().await.unwrap();
+                balancer.set(id, i.addr);
+                instances[id] = Some(i);
+            }
+        }
         if Instant::now() >= next_kill {
-            let victim = kills % INSTANCES;
-            balancer.remove(victim);
-            instances[victim].kill();
-            kills += 1;
-            instances[victim] =
-                Instance::start("chaos_child", victim, kills, &env_of(victim), line_tx.clone()).await;
-            balancer.set(victim, instances[victim].addr);
+            // the next running instance in turn
+            if let Some(victim) =
+                (0..INSTANCES).map(|k| (kills + k) % INSTANCES).find(|v| instances[*v].is_some())
+            {
+                balancer.remove(victim);
+                if let Some(mut i) = instances[victim].take() {
+                    i.kill();
+                }
+                kills += 1;
+                let (env, lines) = (env_of(victim), line_tx.clone());
+                starting[victim] = Some(tokio::spawn(async move {
+                    Instance::start("chaos_child", victim, kills, &env, lines).await
+                }));
+            }
             next_kill = Instant::now() + KILL_EVERY;
         }
     }
@@ -337,6 +364,9 @@ async fn four_instances_answer_every_message_exactly_once_through_kills_redis_re
     let refused = sim.calls().iter().filter(|c| c.path == send && c.errcode == Some(40058)).count();
     let over_budget = sim.calls().iter().filter(|c| c.errcode == Some(95001)).count();
     assert_eq!(over_budget, 0, "WeCom (the simulator) refused sends over the 5-reply budget");
+    let limited =
+        sim.calls().iter().filter(|c| c.path == "/cgi-bin/kf/sync_msg" && c.errcode == Some(45009)).count();
+    assert_eq!(limited, 0, "the reconcile and start-up pulls went over the tokenless sync_msg limit");
     println!(
         "{} messages in {elapsed:?}: {kills} instance kills, Redis restarted once; faults fired \
          (-1, lost answer, 502, latency) {fired:?}; {refused} re-sends refused as duplicates; slowest answer \
@@ -344,6 +374,9 @@ async fn four_instances_answer_every_message_exactly_once_through_kills_redis_re
         CUSTOMERS * MESSAGES,
         balancer.served()
     );
+    for s in starting.into_iter().flatten() {
+        drop(s.await);
+    }
     drop(instances);
     balancer.stop();
     sim.shutdown();

@@ -302,6 +302,9 @@ async fn kill_9_while_handlers_run_skips_nothing_reruns_no_finished_message_and_
         }
     }
     assert_eq!(doubles(&sim), [], "a customer saw a reply twice");
+    let limited =
+        sim.calls().iter().filter(|c| c.path == "/cgi-bin/kf/sync_msg" && c.errcode == Some(45009)).count();
+    assert_eq!(limited, 0, "the reconcile and start-up pulls went over the tokenless sync_msg limit");
     assert_eq!(sim.sent().len(), 2 * TOTAL, "nothing but the answers was sent");
 
     let mut starts: HashMap<String, usize> = HashMap::new();
