@@ -33,7 +33,6 @@ const AREAS: &[&str] = &[
     "servicer",
     "service_state",
     "customer",
-    "upgrade",
     "corp",
     "statistic",
     "knowledge",
