@@ -13,7 +13,7 @@ use wxkf_types::service_state::{ServiceState, ServiceStateTransRequest};
 
 use crate::budget::{Budget, BudgetStore};
 use crate::conversation::{Delivery, SessionStates};
-use crate::error::BotError;
+use crate::error::ReplyError;
 use crate::text::split_text;
 
 /// Whether WeCom refused a send because its msgid went out before (wxkf_types::errcode::DUPLICATE_MSGID).
@@ -91,27 +91,27 @@ impl ReplyContext {
 
     /// What is left of the 48-hour / 5-message budget for this customer, as counted in the
     /// runtime's [`BudgetStore`] (shared by every instance with the `redis` feature).
-    pub async fn budget(&self) -> Result<Budget, BotError> {
+    pub async fn budget(&self) -> Result<Budget, ReplyError> {
         self.budgets
             .get(&self.open_kfid, &self.external_userid, now_secs())
             .await
-            .map_err(BotError::BudgetStore)
+            .map_err(ReplyError::BudgetStore)
     }
 
     /// Takes `n` sends from the budget, or refuses without taking any.
-    async fn take(&self, n: u32) -> Result<(), BotError> {
+    async fn take(&self, n: u32) -> Result<(), ReplyError> {
         let now = now_secs();
         match self
             .budgets
             .take(&self.open_kfid, &self.external_userid, n, now)
             .await
-            .map_err(BotError::BudgetStore)?
+            .map_err(ReplyError::BudgetStore)?
         {
             Ok(()) => Ok(()),
             Err(b) if b.expires_at > now => {
-                Err(BotError::BudgetExhausted { needed: n, remaining: b.remaining })
+                Err(ReplyError::BudgetExhausted { needed: n, remaining: b.remaining })
             }
-            Err(_) => Err(BotError::WindowClosed),
+            Err(_) => Err(ReplyError::WindowClosed),
         }
     }
 
@@ -149,7 +149,7 @@ impl ReplyContext {
     /// or none). A send that WeCom refuses as a duplicate msgid went out in an earlier attempt
     /// (or a retry whose first answer was lost): it counts as sent, and its budget is given back
     /// since the first send already took it.
-    async fn send_all(&self, requests: Vec<SendMsgRequest>) -> Result<(), BotError> {
+    async fn send_all(&self, requests: Vec<SendMsgRequest>) -> Result<(), ReplyError> {
         let todo: Vec<SendMsgRequest> =
             requests.into_iter().filter(|r| r.msgid.as_deref().is_none_or(|m| !self.was_sent(m))).collect();
         if todo.is_empty() {
@@ -187,28 +187,28 @@ impl ReplyContext {
     /// The session's state as the runtime knows it: from `session_status_change` events, the
     /// bot's own transitions and, with [`BotConfig::session_lookup`](crate::BotConfig::session_lookup),
     /// `service_state/get` on a miss. `None`: not known (treated as the bot's).
-    pub async fn session_state(&self) -> Result<Option<ServiceState>, BotError> {
+    pub async fn session_state(&self) -> Result<Option<ServiceState>, ReplyError> {
         self.sessions.current(&self.client, self.lookup, &self.open_kfid, &self.external_userid).await
     }
 
     /// Refuses locally when the session is known to have left the bot.
-    async fn ensure_with_bot(&self) -> Result<(), BotError> {
+    async fn ensure_with_bot(&self) -> Result<(), ReplyError> {
         match self.session_state().await? {
-            Some(state) if !state.can_send_msg() => Err(BotError::SessionLeftBot { state }),
+            Some(state) if !state.can_send_msg() => Err(ReplyError::SessionLeftBot { state }),
             _ => Ok(()),
         }
     }
 
     /// A send refused with 95018 means the cache was out of date (e.g. the session ended by its
     /// 48-hour clock): the state is asked again and the refusal reported as
-    /// [`BotError::SessionLeftBot`] when it confirms the session left the bot.
-    async fn after_refusal(&self, e: wxkf_client::Error) -> BotError {
+    /// [`ReplyError::SessionLeftBot`] when it confirms the session left the bot.
+    async fn after_refusal(&self, e: wxkf_client::Error) -> ReplyError {
         if e.errcode() != Some(95018) {
             return e.into();
         }
         self.sessions.forget(&self.open_kfid, &self.external_userid);
         match self.sessions.refresh(&self.client, &self.open_kfid, &self.external_userid).await {
-            Ok(state) if !state.can_send_msg() => BotError::SessionLeftBot { state },
+            Ok(state) if !state.can_send_msg() => ReplyError::SessionLeftBot { state },
             _ => e.into(),
         }
     }
@@ -216,7 +216,7 @@ impl ReplyContext {
     /// Moves the session with `service_state/trans` and remembers the new state, so that every
     /// later reply of the bot to this customer is refused locally. Returns the `msg_code` for
     /// [`send_event_text`](Self::send_event_text), when WeCom gives one.
-    async fn trans(&self, req: ServiceStateTransRequest) -> Result<Option<String>, BotError> {
+    async fn trans(&self, req: ServiceStateTransRequest) -> Result<Option<String>, ReplyError> {
         let target = req.service_state;
         match self.client.service_state().trans(req).await {
             Ok(r) => {
@@ -233,18 +233,18 @@ impl ReplyContext {
 
     /// Hands the session to the waiting pool (state 2, 转人工; `service_state/trans`, kf-api.md
     /// §4.2). From then on the AI handlers are not called for this customer and replies are
-    /// refused with [`BotError::SessionLeftBot`]. Returns the `msg_code` (48 h) for a message
+    /// refused with [`ReplyError::SessionLeftBot`]. Returns the `msg_code` (48 h) for a message
     /// with [`send_event_text`](Self::send_event_text), e.g. "已为您转接人工客服".
     ///
     /// Not idempotent: a handler retried after this call moves the session again (WeCom may
     /// answer 95016).
-    pub async fn hand_to_pool(&self) -> Result<Option<String>, BotError> {
+    pub async fn hand_to_pool(&self) -> Result<Option<String>, ReplyError> {
         self.trans(ServiceStateTransRequest::to_pool(&self.open_kfid, &self.external_userid)).await
     }
 
     /// Hands the session to the servicer `servicer_userid` (state 3), who must be receiving
     /// (else 95019). Like [`hand_to_pool`](Self::hand_to_pool) otherwise.
-    pub async fn hand_to_servicer(&self, servicer_userid: &str) -> Result<Option<String>, BotError> {
+    pub async fn hand_to_servicer(&self, servicer_userid: &str) -> Result<Option<String>, ReplyError> {
         self.trans(ServiceStateTransRequest::to_servicer(
             &self.open_kfid,
             &self.external_userid,
@@ -256,7 +256,7 @@ impl ReplyContext {
     /// Ends the session (state 4). Returns the closing `msg_code` (20 s) for a closing message
     /// with [`send_event_text`](Self::send_event_text). The customer's next message opens a new
     /// session, which the bot answers again.
-    pub async fn end_session(&self) -> Result<Option<String>, BotError> {
+    pub async fn end_session(&self) -> Result<Option<String>, ReplyError> {
         self.trans(ServiceStateTransRequest::end(&self.open_kfid, &self.external_userid)).await
     }
 
@@ -265,12 +265,12 @@ impl ReplyContext {
     /// `session_status_change` event (`send_msg_on_event`, kf-api.md §5.5): outside the
     /// 5-message budget and allowed after the session left the bot. A code works once, while the
     /// state it was issued for lasts; text over 2048 bytes is refused.
-    pub async fn send_event_text(&self, code: &str, text: &str) -> Result<(), BotError> {
+    pub async fn send_event_text(&self, code: &str, text: &str) -> Result<(), ReplyError> {
         if text.len() > MAX_TEXT_BYTES {
-            return Err(BotError::TextTooLong { len: text.len() });
+            return Err(ReplyError::TextTooLong { len: text.len() });
         }
         if text.is_empty() {
-            return Err(BotError::EmptyText);
+            return Err(ReplyError::EmptyText);
         }
         let req = SendMsgOnEventRequest::text(code, text).with_msgid(self.next_msgid());
         self.send_on_event(req).await
@@ -280,17 +280,17 @@ impl ReplyContext {
     /// remaining budget allows. When they do not all fit, the last one sent is shortened if need
     /// be and ends with [`BotConfig::cut_marker`](crate::BotConfig::cut_marker), instead of
     /// failing half-way. Refused like [`reply_text`](Self::reply_text) when nothing can be sent.
-    pub async fn reply_parts_fit<S: AsRef<str>>(&self, parts: &[S]) -> Result<Delivery, BotError> {
+    pub async fn reply_parts_fit<S: AsRef<str>>(&self, parts: &[S]) -> Result<Delivery, ReplyError> {
         let mut pieces: Vec<String> = Vec::new();
         for p in parts {
             pieces.extend(split_text(p.as_ref(), MAX_TEXT_BYTES).into_iter().map(str::to_owned));
         }
         if pieces.is_empty() {
-            return Err(BotError::EmptyText);
+            return Err(ReplyError::EmptyText);
         }
         let budget = self.budget().await?;
         if budget.expires_at <= now_secs() {
-            return Err(BotError::WindowClosed);
+            return Err(ReplyError::WindowClosed);
         }
         // what earlier attempts sent is not sent (nor counted) again; msgids are numbered alike
         let base = self.next.load(Ordering::SeqCst);
@@ -302,7 +302,7 @@ impl ReplyContext {
             .count();
         let room = usize::try_from(budget.remaining).unwrap_or(usize::MAX).saturating_add(already);
         if room == 0 {
-            return Err(BotError::BudgetExhausted { needed: 1, remaining: 0 });
+            return Err(ReplyError::BudgetExhausted { needed: 1, remaining: 0 });
         }
         let cut = pieces.len() > room;
         if cut {
@@ -327,14 +327,14 @@ impl ReplyContext {
     }
 
     /// [`reply_parts_fit`](Self::reply_parts_fit) for one text (split at 2048 bytes).
-    pub async fn reply_text_fit(&self, text: &str) -> Result<Delivery, BotError> {
+    pub async fn reply_text_fit(&self, text: &str) -> Result<Delivery, ReplyError> {
         self.reply_parts_fit(&[text]).await
     }
 
     /// The placeholder policy's send: `text`, once per message or turn, only if the handler has
     /// not started a reply, the session is the bot's, and at least one more reply stays in the
     /// budget for the answer. Whether it went out.
-    pub(crate) async fn send_placeholder(&self, text: &str) -> Result<bool, BotError> {
+    pub(crate) async fn send_placeholder(&self, text: &str) -> Result<bool, ReplyError> {
         let msgid = self.derived_msgid("p");
         if self.started.load(Ordering::SeqCst) || self.was_sent(&msgid) {
             return Ok(false);
@@ -364,10 +364,10 @@ impl ReplyContext {
     /// Sends `text`, split at ≤ 2048 bytes on character boundaries into consecutive messages.
     /// Refused locally, before anything is sent, if the budget has not room for every piece.
     /// When the handler is retried, pieces that already went out are not sent again.
-    pub async fn reply_text(&self, text: &str) -> Result<(), BotError> {
+    pub async fn reply_text(&self, text: &str) -> Result<(), ReplyError> {
         let parts = split_text(text, MAX_TEXT_BYTES);
         if parts.is_empty() {
-            return Err(BotError::EmptyText);
+            return Err(ReplyError::EmptyText);
         }
         let requests = parts
             .iter()
@@ -380,21 +380,21 @@ impl ReplyContext {
     }
 
     /// Sends any message kind (counts against the budget).
-    pub async fn reply(&self, message: impl Into<SendMessage>) -> Result<(), BotError> {
+    pub async fn reply(&self, message: impl Into<SendMessage>) -> Result<(), ReplyError> {
         let req = SendMsgRequest::new(&self.external_userid, &self.open_kfid, message)
             .with_msgid(self.next_msgid());
         self.send_all(vec![req]).await
     }
 
-    async fn reply_media(&self, kind: MediaType, filename: &str, data: Bytes) -> Result<(), BotError> {
+    async fn reply_media(&self, kind: MediaType, filename: &str, data: Bytes) -> Result<(), ReplyError> {
         // check the session and the budget before uploading, so a refused send costs no upload
         self.ensure_with_bot().await?;
         let budget = self.budget().await?;
         if budget.expires_at <= now_secs() {
-            return Err(BotError::WindowClosed);
+            return Err(ReplyError::WindowClosed);
         }
         if budget.remaining == 0 {
-            return Err(BotError::BudgetExhausted { needed: 1, remaining: 0 });
+            return Err(ReplyError::BudgetExhausted { needed: 1, remaining: 0 });
         }
         let media = self.client.media().upload(kind, filename, data).await?;
         let req = match kind {
@@ -407,55 +407,55 @@ impl ReplyContext {
     }
 
     /// Uploads `data` as an image (JPG/PNG ≤ 10 MB) and sends it.
-    pub async fn reply_image(&self, filename: &str, data: impl Into<Bytes>) -> Result<(), BotError> {
+    pub async fn reply_image(&self, filename: &str, data: impl Into<Bytes>) -> Result<(), ReplyError> {
         self.reply_media(MediaType::Image, filename, data.into()).await
     }
 
     /// Uploads `data` as a voice message (AMR ≤ 2 MB, 60 s) and sends it.
-    pub async fn reply_voice(&self, filename: &str, data: impl Into<Bytes>) -> Result<(), BotError> {
+    pub async fn reply_voice(&self, filename: &str, data: impl Into<Bytes>) -> Result<(), ReplyError> {
         self.reply_media(MediaType::Voice, filename, data.into()).await
     }
 
     /// Uploads `data` as a video (MP4 ≤ 10 MB) and sends it.
-    pub async fn reply_video(&self, filename: &str, data: impl Into<Bytes>) -> Result<(), BotError> {
+    pub async fn reply_video(&self, filename: &str, data: impl Into<Bytes>) -> Result<(), ReplyError> {
         self.reply_media(MediaType::Video, filename, data.into()).await
     }
 
     /// Uploads `data` as a file (≤ 20 MB) and sends it.
-    pub async fn reply_file(&self, filename: &str, data: impl Into<Bytes>) -> Result<(), BotError> {
+    pub async fn reply_file(&self, filename: &str, data: impl Into<Bytes>) -> Result<(), ReplyError> {
         self.reply_media(MediaType::File, filename, data.into()).await
     }
 
     /// Sends a link card.
-    pub async fn reply_link(&self, link: SendLink) -> Result<(), BotError> {
+    pub async fn reply_link(&self, link: SendLink) -> Result<(), ReplyError> {
         self.reply(SendMessage::Link(link)).await
     }
 
     /// Sends a menu.
-    pub async fn reply_menu(&self, menu: MsgMenu) -> Result<(), BotError> {
+    pub async fn reply_menu(&self, menu: MsgMenu) -> Result<(), ReplyError> {
         self.reply(SendMessage::Msgmenu(menu)).await
     }
 
     /// Sends the welcome text of an `enter_session` event with its `welcome_code`
     /// (`send_msg_on_event`, kf-api.md §5.5; outside the 5-message budget). Text over 2048 bytes
     /// is refused, since a welcome code can be used once.
-    pub async fn send_welcome_text(&self, text: &str) -> Result<(), BotError> {
-        let code = self.welcome_code.as_deref().ok_or(BotError::NoWelcomeCode)?;
+    pub async fn send_welcome_text(&self, text: &str) -> Result<(), ReplyError> {
+        let code = self.welcome_code.as_deref().ok_or(ReplyError::NoWelcomeCode)?;
         if text.len() > MAX_TEXT_BYTES {
-            return Err(BotError::TextTooLong { len: text.len() });
+            return Err(ReplyError::TextTooLong { len: text.len() });
         }
         let req = SendMsgOnEventRequest::text(code, text).with_msgid(self.next_msgid());
         self.send_on_event(req).await
     }
 
     /// Sends a welcome menu with the `enter_session` event's `welcome_code`.
-    pub async fn send_welcome_menu(&self, menu: MsgMenu) -> Result<(), BotError> {
-        let code = self.welcome_code.as_deref().ok_or(BotError::NoWelcomeCode)?;
+    pub async fn send_welcome_menu(&self, menu: MsgMenu) -> Result<(), ReplyError> {
+        let code = self.welcome_code.as_deref().ok_or(ReplyError::NoWelcomeCode)?;
         let req = SendMsgOnEventRequest::menu(code, menu).with_msgid(self.next_msgid());
         self.send_on_event(req).await
     }
 
-    async fn send_on_event(&self, req: SendMsgOnEventRequest) -> Result<(), BotError> {
+    async fn send_on_event(&self, req: SendMsgOnEventRequest) -> Result<(), ReplyError> {
         let msgid = req.msgid.clone().unwrap_or_default();
         if self.was_sent(&msgid) {
             return Ok(());

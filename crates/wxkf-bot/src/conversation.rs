@@ -10,7 +10,7 @@ use wxkf_client::Client;
 use wxkf_types::message::{ChangeType, Event, Message, MessageContent, Origin};
 use wxkf_types::service_state::{ServiceState, ServiceStateGetRequest};
 
-use crate::error::BotError;
+use crate::error::ReplyError;
 
 /// Opt-in debounce per customer ([`BotConfig::with_turns`](crate::BotConfig::with_turns)): a
 /// customer's consecutive messages reach [`Handler::on_turn`](crate::Handler::on_turn) as one
@@ -218,7 +218,7 @@ impl SessionStates {
         lookup: bool,
         open_kfid: &str,
         user: &str,
-    ) -> Result<Option<ServiceState>, BotError> {
+    ) -> Result<Option<ServiceState>, ReplyError> {
         match self.get_checked(open_kfid, user) {
             Some((s, false)) => return Ok(Some(s)),
             Some((s, true)) => {
@@ -238,7 +238,7 @@ impl SessionStates {
         client: &Client,
         open_kfid: &str,
         user: &str,
-    ) -> Result<ServiceState, BotError> {
+    ) -> Result<ServiceState, ReplyError> {
         let got = client.service_state().get(ServiceStateGetRequest::new(open_kfid, user)).await?;
         self.set(open_kfid, user, got.service_state);
         Ok(got.service_state)

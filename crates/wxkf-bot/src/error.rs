@@ -1,11 +1,18 @@
-//! What the runtime and the reply context can fail with.
+//! What can fail, split by who sees it: [`ReplyError`] is what a handler's replies through
+//! [`ReplyContext`](crate::ReplyContext) fail with; [`BotError`] is what the runtime itself (its
+//! builder, pulls and stores) fails with.
 
-/// Errors of the bot runtime and of [`ReplyContext`](crate::ReplyContext) sends.
+use wxkf_types::service_state::ServiceState;
+
+/// Why a reply through [`ReplyContext`](crate::ReplyContext) was not sent. What a handler sees.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum BotError {
-    /// The send would exceed the 5 messages allowed per customer message (kf-api.md §5.4).
-    #[error("the 48-hour window allows {remaining} more message(s) to this customer, {needed} needed")]
+pub enum ReplyError {
+    /// The send would exceed the 5 messages allowed after the customer's latest message
+    /// (kf-api.md §5.4). Nothing was sent.
+    #[error(
+        "WeCom allows {remaining} more message(s) to this customer until they write again, {needed} needed"
+    )]
     BudgetExhausted {
         /// Messages the send needs.
         needed: u32,
@@ -19,8 +26,8 @@ pub enum BotError {
     /// An empty text cannot be sent.
     #[error("the reply text is empty")]
     EmptyText,
-    /// A welcome text is sent in one piece and must fit 2048 bytes.
-    #[error("the welcome text is {len} bytes, more than 2048")]
+    /// A welcome or event text is sent in one piece and must fit 2048 bytes.
+    #[error("the text is {len} bytes, more than the 2048 a welcome or event message may have")]
     TextTooLong {
         /// Its length.
         len: usize,
@@ -28,10 +35,58 @@ pub enum BotError {
     /// This context does not belong to an `enter_session` event with a welcome code.
     #[error("no welcome_code: only an enter_session event carries one, usable once within 20 seconds")]
     NoWelcomeCode,
+    /// The session is no longer the bot's: it is queued for a servicer (2), held by one (3) or
+    /// ended (4), as the runtime's session-state cache knows right before the send (docs/ai-bot.md).
+    /// Nothing was sent, so WeCom never answers 95018. The runtime counts a handler that fails
+    /// with it as done, without retries or dead letter.
+    #[error(
+        "the session is in service state {} ({state:?}), no longer the bot's: the reply was not sent; a servicer has it, or the customer must write again",
+        u32::from(*state)
+    )]
+    SessionLeftBot {
+        /// The session's state.
+        state: ServiceState,
+    },
+    /// The API call failed; its Display is the client error's (errcode, errmsg, what to do).
+    #[error(transparent)]
+    Api(#[from] wxkf_client::Error),
+    /// The budget store failed; nothing was sent.
+    #[error("budget store failed: nothing was sent; check the connection to the shared store")]
+    BudgetStore(#[source] std::io::Error),
+}
+
+impl ReplyError {
+    /// The WeCom errcode behind this error, if it is an API error.
+    pub fn errcode(&self) -> Option<i64> {
+        match self {
+            ReplyError::Api(e) => e.errcode(),
+            _ => None,
+        }
+    }
+
+    /// Whether retrying the same reply cannot succeed: the budget is spent or the window is
+    /// closed, the reply is invalid, the session left the bot, or the API error is one for which
+    /// `wxkf_client::Error::is_permanent` holds (caller-bug, permission or quota codes of
+    /// errcodes.md, e.g. 95001, 95002, 95013, 95018, 40096; not 45009, whose block lifts). The
+    /// runtime does not retry a handler that failed with such an error; it goes to
+    /// [`Handler::on_dead_letter`](crate::Handler::on_dead_letter) at once.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            ReplyError::Api(e) => client_error_is_permanent(e),
+            ReplyError::BudgetStore(_) => false,
+            _ => true,
+        }
+    }
+}
+
+/// What the runtime fails with: its builder, its pulls and its stores.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BotError {
     /// The runtime is shutting down and takes no new work.
     #[error("the bot runtime is shutting down")]
     ShuttingDown,
-    /// The API call failed; its Display is the client error's (errcode, errmsg, what to do).
+    /// An API call of the runtime (a pull) failed; its Display is the client error's.
     #[error(transparent)]
     Api(#[from] wxkf_client::Error),
     /// The cursor store failed.
@@ -44,9 +99,6 @@ pub enum BotError {
     /// follows.
     #[error("coordinator failed: check the connection to the shared store")]
     Coordinator(#[source] std::io::Error),
-    /// The budget store failed; nothing was sent.
-    #[error("budget store failed: nothing was sent; check the connection to the shared store")]
-    BudgetStore(#[source] std::io::Error),
     /// This instance lost the account's pull lease mid-pull (it was paused or cut off for longer
     /// than the lease time); it stopped, and the instance that took the lease goes on.
     #[error("pull lease lost mid-pull: another instance took over the account")]
@@ -59,18 +111,6 @@ pub enum BotError {
         field: &'static str,
         /// What is wrong with it.
         reason: String,
-    },
-    /// The session is no longer the bot's: it is queued for a servicer (2), held by one (3) or
-    /// ended (4), as the runtime's session-state cache knows right before the send (docs/ai-bot.md).
-    /// Nothing was sent, so WeCom never answers 95018. The runtime counts a handler that fails
-    /// with it as done, without retries or dead letter.
-    #[error(
-        "the session is in service state {} ({state:?}), no longer the bot's: the reply was not sent; a servicer has it, or the customer must write again",
-        u32::from(*state)
-    )]
-    SessionLeftBot {
-        /// The session's state.
-        state: wxkf_types::service_state::ServiceState,
     },
     /// No store was chosen and `WXKF_DATA_DIR` is not set.
     #[error(
@@ -87,26 +127,6 @@ impl BotError {
             _ => None,
         }
     }
-
-    /// Whether retrying the same thing cannot succeed: the reply budget is spent or the window is
-    /// closed, the reply is invalid, or the API error is one for which
-    /// `wxkf_client::Error::is_permanent` holds (caller-bug, permission or quota codes of
-    /// errcodes.md, e.g. 95001, 95002, 95013, 95018, 40096; not 45009, whose block lifts). The runtime does not retry a handler
-    /// that failed with such an error; it goes to [`Handler::on_dead_letter`](crate::Handler::on_dead_letter) at once.
-    pub fn is_permanent(&self) -> bool {
-        match self {
-            BotError::BudgetExhausted { .. }
-            | BotError::WindowClosed
-            | BotError::EmptyText
-            | BotError::TextTooLong { .. }
-            | BotError::NoWelcomeCode
-            | BotError::InvalidConfig { .. }
-            | BotError::SessionLeftBot { .. }
-            | BotError::NoStore => true,
-            BotError::Api(e) => client_error_is_permanent(e),
-            _ => false,
-        }
-    }
 }
 
 fn client_error_is_permanent(e: &wxkf_client::Error) -> bool {
@@ -116,12 +136,12 @@ fn client_error_is_permanent(e: &wxkf_client::Error) -> bool {
 }
 
 /// Whether a handler's error (or any error in its source chain) is one that cannot succeed on
-/// retry: a [`BotError`] or `wxkf_client::Error` for which [`BotError::is_permanent`] holds.
+/// retry: a [`BotError`] or `wxkf_client::Error` for which [`ReplyError::is_permanent`] holds.
 pub(crate) fn is_permanent(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut next = Some(error);
     while let Some(e) = next {
-        if let Some(b) = e.downcast_ref::<BotError>() {
-            return b.is_permanent();
+        if let Some(r) = e.downcast_ref::<ReplyError>() {
+            return r.is_permanent();
         }
         if let Some(c) = e.downcast_ref::<wxkf_client::Error>() {
             return client_error_is_permanent(c);
@@ -132,11 +152,11 @@ pub(crate) fn is_permanent(error: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 /// Whether a handler's error (or any error in its source chain) is
-/// [`BotError::SessionLeftBot`]: the reply was refused because people have the session.
+/// [`ReplyError::SessionLeftBot`]: the reply was refused because people have the session.
 pub(crate) fn is_session_left(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut next = Some(error);
     while let Some(e) = next {
-        if let Some(BotError::SessionLeftBot { .. }) = e.downcast_ref::<BotError>() {
+        if let Some(ReplyError::SessionLeftBot { .. }) = e.downcast_ref::<ReplyError>() {
             return true;
         }
         next = e.source();
@@ -151,7 +171,7 @@ pub(crate) use wxkf_client::error::chain;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DeadLetterReason {
-    /// The error cannot succeed on retry ([`BotError::is_permanent`]): not retried.
+    /// The error cannot succeed on retry ([`ReplyError::is_permanent`]): not retried.
     Permanent,
     /// Every retry failed ([`BotConfig::handler_retries`](crate::BotConfig::handler_retries)).
     RetriesExhausted,

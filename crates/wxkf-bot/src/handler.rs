@@ -61,7 +61,7 @@ pub trait Handler: Send + Sync + 'static {
     }
 
     /// A message the runtime gave up on: its handler failed with an error that cannot succeed on
-    /// retry ([`BotError::is_permanent`](crate::BotError::is_permanent): spent budget, closed
+    /// retry ([`ReplyError::is_permanent`](crate::ReplyError::is_permanent): spent budget, closed
     /// window, a caller-bug or quota errcode), or failed every attempt. `error` is a
     /// [`DeadLetter`](crate::DeadLetter) (`error.downcast_ref::<wxkf_bot::DeadLetter>()`) whose
     /// source is the last error. The message counts as done after this returns. Logs at error

@@ -15,7 +15,7 @@
 //!   [`Handler::on_dead_letter`] and the cursor moves on.
 //! - For AI bots (docs/ai-bot.md): opt-in turns merge a customer's quick messages into one
 //!   [`Turn`] ([`Handler::on_turn`]); a session-state cache keeps the AI out of sessions a servicer
-//!   holds ([`Handler::on_handed_off_message`], [`BotError::SessionLeftBot`]); hand-off with
+//!   holds ([`Handler::on_handed_off_message`], [`ReplyError::SessionLeftBot`]); hand-off with
 //!   [`ReplyContext::hand_to_pool`]; a placeholder policy ([`BotConfig::with_placeholder`]); long
 //!   answers cut to the budget ([`ReplyContext::reply_text_fit`]).
 //! - Several instances behave as one with a shared [`Coordinator`] (pending callbacks and a pull
@@ -71,7 +71,7 @@ pub use budget::{Budget, BudgetStore, MemoryBudgets, REPLIES_PER_WINDOW, REPLY_W
 pub use context::ReplyContext;
 pub use conversation::{DEFAULT_CUT_MARKER, Delivery, Placeholder, Turn, TurnConfig};
 pub use coordinate::{Coordinator, DedupeStore, LeaseAttempt, MemoryCoordinator, MemoryDedupe, PendingPull};
-pub use error::{BotError, DeadLetter, DeadLetterReason, HandlerTimedOut};
+pub use error::{BotError, DeadLetter, DeadLetterReason, HandlerTimedOut, ReplyError};
 pub use handler::{FnHandler, Handler, HandlerError, handler_fn};
 pub use local_store::LocalStore;
 #[cfg(feature = "redis")]
@@ -79,5 +79,5 @@ pub use redis_store::{RedisBudgets, RedisCoordinator, RedisCursorStore, RedisDed
 pub use runtime::{Bot, BotBuilder, BotConfig, Dispatch, IntoShared};
 pub use store::{CursorStore, FileCursorStore, MemoryCursorStore};
 pub use text::split_text;
-/// The API client crate this runtime is built on (its errors appear in [`BotError::Api`]).
+/// The API client crate this runtime is built on (its errors appear in [`BotError::Api`] and [`ReplyError::Api`]).
 pub use wxkf_client;

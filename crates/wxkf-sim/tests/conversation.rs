@@ -7,7 +7,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use wxkf_axum::bot::{Bot, BotConfig, BotError, Handler, HandlerError, ReplyContext, Turn, async_trait};
+use wxkf_axum::bot::{Bot, BotConfig, Handler, HandlerError, ReplyContext, ReplyError, Turn, async_trait};
 use wxkf_axum::{CallbackConfig, bot_router};
 use wxkf_crypto::{CallbackCrypto, generate_credentials};
 use wxkf_sim::SimHandle;
@@ -186,7 +186,7 @@ impl Handler for Thinker {
         let r = ctx.reply_text(&format!("AI: {}", text_of(msg))).await;
         self.outcomes.lock().unwrap().push(match &r {
             Ok(()) => "sent".to_owned(),
-            Err(BotError::SessionLeftBot { state }) => format!("refused in state {}", u32::from(*state)),
+            Err(ReplyError::SessionLeftBot { state }) => format!("refused in state {}", u32::from(*state)),
             Err(e) => format!("other error: {e}"),
         });
         r.map_err(Into::into)
@@ -262,7 +262,7 @@ async fn the_bots_own_hand_off_to_the_pool_silences_it_and_its_code_sends_the_no
                 // a late reply of the same handler is refused locally
                 let late = ctx.reply_text("AI 迟到的回答").await;
                 assert!(
-                    matches!(late, Err(BotError::SessionLeftBot { state: ServiceState::Queued })),
+                    matches!(late, Err(ReplyError::SessionLeftBot { state: ServiceState::Queued })),
                     "{late:?}"
                 );
                 return Ok(());

@@ -27,17 +27,8 @@ use wxkf_types::token::*;
 use wxkf_types::upgrade::*;
 use wxkf_types::{ApiResponse, EmptyResponse, Endpoint, Method, RequestBody, ResponseBody};
 
-const AREAS: &[&str] = &[
-    "token",
-    "account",
-    "servicer",
-    "service_state",
-    "customer",
-    "corp",
-    "statistic",
-    "knowledge",
-    "media",
-];
+const AREAS: &[&str] =
+    &["token", "account", "servicer", "service_state", "customer", "corp", "statistic", "knowledge", "media"];
 
 thread_local! {
     static LOADED: RefCell<BTreeSet<String>> = const { RefCell::new(BTreeSet::new()) };
