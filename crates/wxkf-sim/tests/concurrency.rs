@@ -237,11 +237,11 @@ async fn bursts_of_eight_get_every_reply_wecom_allows_and_never_a_95001() {
     // replies their latest message allows (the simulator refuses a sixth, with 95001), and the
     // runtime's budget refused exactly the echoes that were not sent
     let probe = client(&sim);
-    let tally = tally.lock().unwrap();
+    let refused_by_budget = tally.lock().unwrap().refused.clone();
     for c in &customers {
         let user = c.external_userid();
         let echoed = c.replies().len();
-        let refused = tally.refused.get(user).copied().unwrap_or(0);
+        let refused = refused_by_budget.get(user).copied().unwrap_or(0);
         assert_eq!(echoed + refused, 8, "{user}: {echoed} echoed + {refused} refused");
         assert!(echoed >= 5, "{user}: only {echoed} echoes; the latest message alone allows 5");
         if refused > 0 {
@@ -254,7 +254,7 @@ async fn bursts_of_eight_get_every_reply_wecom_allows_and_never_a_95001() {
         }
     }
     assert_eq!(sends, sim.sent().len(), "every send_msg call was accepted");
-    let refused: usize = tally.refused.values().sum();
+    let refused: usize = refused_by_budget.values().sum();
     eprintln!("bursts: {sends} echoes sent, {refused} refused by the local budget, 0 answered 95001");
     assert_eq!(late.replies().len(), 1);
     bot.stop().await;
