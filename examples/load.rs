@@ -11,7 +11,8 @@
 //!
 //! `memory` takes `--rounds=N` (default 10) and `--dedupe-capacity=N` (the memory store's
 //! `BotConfig::dedupe_capacity`, default 200 000: set it below the messages of the run to see the
-//! memory of everything but the remembered msgids). Add `--data-dir` to keep the bot's state in the durable embedded store (a temporary
+//! memory of everything but the remembered msgids); `WXKF_LOAD_WRAP=heaptrack` runs the bot
+//! process under that profiler (or any command that takes a program and its arguments). Add `--data-dir` to keep the bot's state in the durable embedded store (a temporary
 //! directory) instead of memory. `memory` runs the bot as a child process (this example, started
 //! again with `--serve-bot`) so that its resident set is not mixed with the simulator's, which
 //! keeps every message and send.
@@ -131,7 +132,16 @@ async fn memory(
     let (sim, list) = load::start_sim(customers).await;
     let (token, key) = wxkf_crypto::generate_credentials()?;
     let dir = std::env::temp_dir().join(format!("wxkf-load-child-{}-{}", std::process::id(), load_nonce()));
-    let mut cmd = Command::new(std::env::current_exe()?);
+    // `WXKF_LOAD_WRAP=heaptrack` runs the bot under a profiler (any command that takes the
+    // program and its arguments)
+    let mut cmd = match std::env::var("WXKF_LOAD_WRAP") {
+        Ok(wrap) if !wrap.is_empty() => {
+            let mut c = Command::new(wrap);
+            c.arg(std::env::current_exe()?);
+            c
+        }
+        _ => Command::new(std::env::current_exe()?),
+    };
     if let Some(n) = dedupe_capacity {
         cmd.env("WXKF_LOAD_DEDUPE_CAPACITY", n.to_string());
     }
@@ -150,8 +160,19 @@ async fn memory(
     }
     let mut child = cmd.spawn()?;
     let pid = child.id().to_string();
-    let mut url = String::new();
-    BufReader::new(child.stdout.take().ok_or("no child stdout")?).read_line(&mut url)?;
+    // the callback URL is the child's first line that is one (a wrapper may print before it)
+    let mut lines = BufReader::new(child.stdout.take().ok_or("no child stdout")?).lines();
+    let url = loop {
+        match lines.next() {
+            Some(line) => {
+                let line = line?;
+                if line.starts_with("http://") {
+                    break line;
+                }
+            }
+            None => return Err("the bot process ended before serving".into()),
+        }
+    };
     sim.set_callback(url.trim(), token.expose_secret(), key.expose_secret())?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss = || load::rss_kib_of(&pid).unwrap_or(0);
