@@ -453,11 +453,21 @@ impl Account {
                     *t = (*t).max(msg.send_time);
                 }
             }
+            // all at once, not one after another: a durable store commits concurrent writes
+            // together, where a page of 1 000 customers awaited in turn cost 1 000 commits
+            let mut opening = tokio::task::JoinSet::new();
             for ((kfid, user), send_time) in latest {
-                if let Err(e) = inner.budgets.customer_spoke(kfid, user, send_time).await {
-                    // the handler's replies will likely fail on the same store and be retried
-                    warn!(open_kfid = %self.open_kfid, error = %crate::error::chain(&e), "could not open the reply budget");
-                }
+                let (budgets, kfid, user) = (Arc::clone(&inner.budgets), kfid.to_owned(), user.to_owned());
+                opening.spawn(async move { budgets.customer_spoke(&kfid, &user, send_time).await });
+            }
+            while let Some(opened) = opening.join_next().await {
+                let error = match opened {
+                    Ok(Ok(())) => continue,
+                    Ok(Err(e)) => crate::error::chain(&e).to_string(),
+                    Err(e) => e.to_string(),
+                };
+                // the handler's replies will likely fail on the same store and be retried
+                warn!(open_kfid = %self.open_kfid, error = %error, "could not open the reply budget");
             }
             let after = if page.next_cursor.is_empty() {
                 cursor.clone().unwrap_or_default()
