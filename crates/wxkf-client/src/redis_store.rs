@@ -18,9 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use redis::Script;
 use redis::aio::ConnectionManager;
 
-use crate::token::{
-    AccessToken, CachedToken, RefreshLease, RefreshLockAttempt, TokenKey, TokenStore, TokenStoreError,
-};
+use crate::token::{AccessToken, CachedToken, RefreshLease, RefreshLockAttempt, TokenKey, TokenStore};
 
 /// The key prefix used unless [`RedisTokenStore::with_prefix`] sets another.
 pub const DEFAULT_PREFIX: &str = "wxkf:";
@@ -77,7 +75,7 @@ return 0
 /// A [`TokenStore`] in Redis, shared by every process that uses the same server and key prefix.
 ///
 /// The connection reconnects by itself after a Redis restart; while Redis is unreachable every
-/// operation fails with a [`TokenStoreError`] (the client reports it as
+/// operation fails with an `std::io::Error` (the client reports it as
 /// [`Error::TokenStore`](crate::Error::TokenStore)).
 ///
 /// ```no_run
@@ -104,9 +102,9 @@ impl fmt::Debug for RedisTokenStore {
 impl RedisTokenStore {
     /// Connects to the Redis server at `url` (`redis://host:port/db`, `rediss://…` is not enabled)
     /// with the [`DEFAULT_PREFIX`].
-    pub async fn connect(url: &str) -> Result<Self, TokenStoreError> {
-        let client = redis::Client::open(url).map_err(TokenStoreError::new)?;
-        let conn = ConnectionManager::new(client).await.map_err(TokenStoreError::new)?;
+    pub async fn connect(url: &str) -> std::io::Result<Self> {
+        let client = redis::Client::open(url).map_err(std::io::Error::other)?;
+        let conn = ConnectionManager::new(client).await.map_err(std::io::Error::other)?;
         Ok(Self::from_connection(conn))
     }
 
@@ -148,7 +146,7 @@ fn from_millis(ms: u64) -> SystemTime {
 
 #[async_trait::async_trait]
 impl TokenStore for RedisTokenStore {
-    async fn get(&self, key: &TokenKey) -> Result<Option<CachedToken>, TokenStoreError> {
+    async fn get(&self, key: &TokenKey) -> std::io::Result<Option<CachedToken>> {
         let mut conn = self.conn.clone();
         let (token, obtained_at, expires_at): (Option<String>, Option<u64>, Option<u64>) =
             redis::cmd("HMGET")
@@ -158,7 +156,7 @@ impl TokenStore for RedisTokenStore {
                 .arg("expires_at")
                 .query_async(&mut conn)
                 .await
-                .map_err(TokenStoreError::new)?;
+                .map_err(std::io::Error::other)?;
         // A half-written or foreign value is treated as absent: the client fetches a new one.
         Ok(match (token, obtained_at, expires_at) {
             (Some(token), Some(obtained_at), Some(expires_at)) => Some(CachedToken {
@@ -170,7 +168,7 @@ impl TokenStore for RedisTokenStore {
         })
     }
 
-    async fn put_if_newer(&self, key: &TokenKey, token: CachedToken) -> Result<bool, TokenStoreError> {
+    async fn put_if_newer(&self, key: &TokenKey, token: CachedToken) -> std::io::Result<bool> {
         let mut conn = self.conn.clone();
         let stored: i64 = PUT_IF_NEWER
             .key(self.redis_key(key))
@@ -179,26 +177,22 @@ impl TokenStore for RedisTokenStore {
             .arg(to_millis(token.expires_at))
             .invoke_async(&mut conn)
             .await
-            .map_err(TokenStoreError::new)?;
+            .map_err(std::io::Error::other)?;
         Ok(stored == 1)
     }
 
-    async fn remove_if(&self, key: &TokenKey, token: &AccessToken) -> Result<bool, TokenStoreError> {
+    async fn remove_if(&self, key: &TokenKey, token: &AccessToken) -> std::io::Result<bool> {
         let mut conn = self.conn.clone();
         let removed: i64 = REMOVE_IF
             .key(self.redis_key(key))
             .arg(token.expose_secret())
             .invoke_async(&mut conn)
             .await
-            .map_err(TokenStoreError::new)?;
+            .map_err(std::io::Error::other)?;
         Ok(removed == 1)
     }
 
-    async fn try_lock_refresh(
-        &self,
-        key: &TokenKey,
-        lease: Duration,
-    ) -> Result<RefreshLockAttempt, TokenStoreError> {
+    async fn try_lock_refresh(&self, key: &TokenKey, lease: Duration) -> std::io::Result<RefreshLockAttempt> {
         let mut conn = self.conn.clone();
         let lock_key = self.lock_key(key);
         let owner = format!("{:032x}", rand::random::<u128>());
@@ -211,7 +205,7 @@ impl TokenStore for RedisTokenStore {
             .arg(lease_ms)
             .query_async(&mut conn)
             .await
-            .map_err(TokenStoreError::new)?;
+            .map_err(std::io::Error::other)?;
         if taken.is_none() {
             return Ok(RefreshLockAttempt::Busy);
         }

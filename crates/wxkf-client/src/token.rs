@@ -184,9 +184,9 @@ impl CachedToken {
     }
 }
 
-/// The error of a [`TokenStore`] (for example a shared cache that could not be reached).
-///
-/// Cheap to clone (the store's error is behind an `Arc`), like [`Error`].
+/// A [`TokenStore`]'s error as [`Error::TokenStore`] carries it: the store's `std::io::Error`
+/// (the one error type of every store trait in the workspace) behind an `Arc`, so that the
+/// error, like [`Error`], is cheap to clone and can be shared by every caller of one fetch.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error(transparent)]
 pub struct TokenStoreError(Arc<dyn std::error::Error + Send + Sync>);
@@ -209,24 +209,20 @@ impl TokenStoreError {
 #[async_trait::async_trait]
 pub trait TokenStore: Send + Sync + fmt::Debug + 'static {
     /// The token stored under `key`, if any (expired ones may be returned; the client checks).
-    async fn get(&self, key: &TokenKey) -> Result<Option<CachedToken>, TokenStoreError>;
+    async fn get(&self, key: &TokenKey) -> std::io::Result<Option<CachedToken>>;
 
     /// Stores `token` unless the stored one was obtained later (or at the same time with a different
     /// value). Returns whether `token` was stored.
-    async fn put_if_newer(&self, key: &TokenKey, token: CachedToken) -> Result<bool, TokenStoreError>;
+    async fn put_if_newer(&self, key: &TokenKey, token: CachedToken) -> std::io::Result<bool>;
 
     /// Removes the token stored under `key` only if it equals `token`. Returns whether it was removed.
-    async fn remove_if(&self, key: &TokenKey, token: &AccessToken) -> Result<bool, TokenStoreError>;
+    async fn remove_if(&self, key: &TokenKey, token: &AccessToken) -> std::io::Result<bool>;
 
     /// Tries to take the cross-process refresh lock of `key` for at most `lease`, so that one
     /// process of all those sharing the store fetches a new token. Stores shared between processes
     /// implement it (Redis: `SET NX PX` with a compare-and-delete release); the default answers
     /// [`RefreshLockAttempt::Unsupported`], and then only the in-process lock applies.
-    async fn try_lock_refresh(
-        &self,
-        key: &TokenKey,
-        lease: Duration,
-    ) -> Result<RefreshLockAttempt, TokenStoreError> {
+    async fn try_lock_refresh(&self, key: &TokenKey, lease: Duration) -> std::io::Result<RefreshLockAttempt> {
         let _ = (key, lease);
         Ok(RefreshLockAttempt::Unsupported)
     }
@@ -292,11 +288,11 @@ impl MemoryTokenStore {
 
 #[async_trait::async_trait]
 impl TokenStore for MemoryTokenStore {
-    async fn get(&self, key: &TokenKey) -> Result<Option<CachedToken>, TokenStoreError> {
+    async fn get(&self, key: &TokenKey) -> std::io::Result<Option<CachedToken>> {
         Ok(self.with_map(|map| map.get(key).cloned()))
     }
 
-    async fn put_if_newer(&self, key: &TokenKey, token: CachedToken) -> Result<bool, TokenStoreError> {
+    async fn put_if_newer(&self, key: &TokenKey, token: CachedToken) -> std::io::Result<bool> {
         let stored = self.with_map(|map| {
             let keep_existing = map.get(key).is_some_and(|old| {
                 old.obtained_at > token.obtained_at
@@ -310,7 +306,7 @@ impl TokenStore for MemoryTokenStore {
         Ok(stored)
     }
 
-    async fn remove_if(&self, key: &TokenKey, token: &AccessToken) -> Result<bool, TokenStoreError> {
+    async fn remove_if(&self, key: &TokenKey, token: &AccessToken) -> std::io::Result<bool> {
         let removed = self.with_map(|map| {
             if map.get(key).is_some_and(|old| &old.token == token) {
                 map.remove(key);
@@ -383,8 +379,8 @@ fn refresh_lock_for(key: &TokenKey, base_url: &str) -> Arc<RefreshLock> {
     lock
 }
 
-fn store_error(source: TokenStoreError) -> Error {
-    Error::TokenStore { source }
+fn store_error(source: std::io::Error) -> Error {
+    Error::TokenStore { source: TokenStoreError::new(source) }
 }
 
 /// How long a cross-process refresh lock is held at most (a `gettoken` with its retries should be

@@ -264,31 +264,19 @@ struct RefreshedMeanwhile {
 
 #[async_trait::async_trait]
 impl TokenStore for RefreshedMeanwhile {
-    async fn get(&self, key: &TokenKey) -> Result<Option<CachedToken>, wxkf_client::TokenStoreError> {
+    async fn get(&self, key: &TokenKey) -> std::io::Result<Option<CachedToken>> {
         self.redis.get(key).await
     }
 
-    async fn put_if_newer(
-        &self,
-        key: &TokenKey,
-        token: CachedToken,
-    ) -> Result<bool, wxkf_client::TokenStoreError> {
+    async fn put_if_newer(&self, key: &TokenKey, token: CachedToken) -> std::io::Result<bool> {
         self.redis.put_if_newer(key, token).await
     }
 
-    async fn remove_if(
-        &self,
-        key: &TokenKey,
-        token: &AccessToken,
-    ) -> Result<bool, wxkf_client::TokenStoreError> {
+    async fn remove_if(&self, key: &TokenKey, token: &AccessToken) -> std::io::Result<bool> {
         self.redis.remove_if(key, token).await
     }
 
-    async fn try_lock_refresh(
-        &self,
-        key: &TokenKey,
-        lease: Duration,
-    ) -> Result<RefreshLockAttempt, wxkf_client::TokenStoreError> {
+    async fn try_lock_refresh(&self, key: &TokenKey, lease: Duration) -> std::io::Result<RefreshLockAttempt> {
         self.other.put_if_newer(key, now_token("from-other", SystemTime::now())).await?;
         self.redis.try_lock_refresh(key, lease).await
     }

@@ -16,7 +16,6 @@ use std::time::Duration;
 use tokio::sync::Barrier;
 use wxkf_client::{
     AccessToken, CachedToken, Client, Error, MemoryTokenStore, RetryPolicy, TokenKey, TokenStore,
-    TokenStoreError,
 };
 use wxkf_sim::{Fault, FaultRule, Sim, SimHandle};
 use wxkf_types::account::AccountListRequest;
@@ -46,18 +45,18 @@ impl StartLine {
 
 #[async_trait::async_trait]
 impl TokenStore for StartLine {
-    async fn get(&self, key: &TokenKey) -> Result<Option<CachedToken>, TokenStoreError> {
+    async fn get(&self, key: &TokenKey) -> std::io::Result<Option<CachedToken>> {
         if self.reads.fetch_add(1, Ordering::SeqCst) < CALLERS {
             self.barrier.wait().await;
         }
         self.inner.get(key).await
     }
 
-    async fn put_if_newer(&self, key: &TokenKey, token: CachedToken) -> Result<bool, TokenStoreError> {
+    async fn put_if_newer(&self, key: &TokenKey, token: CachedToken) -> std::io::Result<bool> {
         self.inner.put_if_newer(key, token).await
     }
 
-    async fn remove_if(&self, key: &TokenKey, token: &AccessToken) -> Result<bool, TokenStoreError> {
+    async fn remove_if(&self, key: &TokenKey, token: &AccessToken) -> std::io::Result<bool> {
         self.inner.remove_if(key, token).await
     }
 }
