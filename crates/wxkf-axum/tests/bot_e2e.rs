@@ -189,7 +189,7 @@ impl Handler for Recorder {
 
 fn bot(server: &MockServer, handler: Recorder, store: Arc<dyn CursorStore>) -> Bot {
     Bot::builder(client(server), handler)
-        .cursor_store_arc(store)
+        .cursor_store(store)
         .config(BotConfig::default().with_retries(1, Duration::from_millis(1)))
         .memory_store()
         .build()
@@ -441,7 +441,7 @@ async fn a_failing_handler_is_retried_then_dead_lettered_and_the_cursor_moves_on
     let flaky = Flaky::default();
     let store = Arc::new(MemoryCursorStore::default());
     let bot = Bot::builder(client(&server), flaky.clone())
-        .cursor_store_arc(store.clone())
+        .cursor_store(store.clone())
         .config(BotConfig::default().with_retries(2, Duration::from_millis(1)))
         .memory_store()
         .build()
@@ -712,7 +712,7 @@ async fn a_callback_while_another_instance_holds_the_lease_waits_for_it_and_take
     let started = std::time::Instant::now();
     let bot = Bot::builder(client(&server), Recorder::default())
         .cursor_store(MemoryCursorStore::default())
-        .coordinator_arc(coordinator.clone())
+        .coordinator(coordinator.clone())
         .config(BotConfig::default().with_lease_ttl(Duration::from_secs(3)))
         .memory_store()
         .build()
@@ -741,10 +741,10 @@ async fn two_runtimes_sharing_a_coordinator_answer_each_message_once() {
     let budgets: Arc<dyn wxkf_bot::BudgetStore> = Arc::new(MemoryBudgets::default());
     let instance = || {
         Bot::builder(client(&server), Recorder::default())
-            .cursor_store_arc(cursors.clone())
-            .coordinator_arc(coordinator.clone())
-            .dedupe_store_arc(dedupe.clone())
-            .budget_store_arc(budgets.clone())
+            .cursor_store(cursors.clone())
+            .coordinator(coordinator.clone())
+            .dedupe_store(dedupe.clone())
+            .budget_store(budgets.clone())
             .build()
             .expect("valid bot config")
     };

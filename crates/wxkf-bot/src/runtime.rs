@@ -313,11 +313,6 @@ impl BotBuilder {
         self
     }
 
-    /// Like [`cursor_store`](Self::cursor_store) (kept for compatibility).
-    pub fn cursor_store_arc(self, store: Arc<dyn CursorStore>) -> Self {
-        self.cursor_store(store)
-    }
-
     /// Shares pull leases and pending callbacks with other instances of the bot (several
     /// instances must also share the cursor store and the dedupe store). Without one, this
     /// instance assumes it is alone.
@@ -326,20 +321,10 @@ impl BotBuilder {
         self
     }
 
-    /// Like [`coordinator`](Self::coordinator) (kept for compatibility).
-    pub fn coordinator_arc(self, coordinator: Arc<dyn Coordinator>) -> Self {
-        self.coordinator(coordinator)
-    }
-
     /// Where handled msgids are remembered (default: see [`data_dir`](Self::data_dir)).
     pub fn dedupe_store(mut self, dedupe: impl IntoShared<dyn DedupeStore>) -> Self {
         self.dedupe = Some(dedupe.into_shared());
         self
-    }
-
-    /// Like [`dedupe_store`](Self::dedupe_store) (kept for compatibility).
-    pub fn dedupe_store_arc(self, dedupe: Arc<dyn DedupeStore>) -> Self {
-        self.dedupe_store(dedupe)
     }
 
     /// Where the 48-hour / 5-message reply budgets are counted (default: see
@@ -347,11 +332,6 @@ impl BotBuilder {
     pub fn budget_store(mut self, budgets: impl IntoShared<dyn BudgetStore>) -> Self {
         self.budgets = Some(budgets.into_shared());
         self
-    }
-
-    /// Like [`budget_store`](Self::budget_store) (kept for compatibility).
-    pub fn budget_store_arc(self, budgets: Arc<dyn BudgetStore>) -> Self {
-        self.budget_store(budgets)
     }
 
     /// Cursors, pull leases, pending callbacks, handled msgids and reply budgets in Redis under `prefix`, so that
@@ -482,6 +462,11 @@ macro_rules! into_shared {
         impl<S: $trait> IntoShared<dyn $trait> for S {
             fn into_shared(self) -> Arc<dyn $trait> {
                 Arc::new(self)
+            }
+        }
+        impl<S: $trait> IntoShared<dyn $trait> for Arc<S> {
+            fn into_shared(self) -> Arc<dyn $trait> {
+                self
             }
         }
         impl IntoShared<dyn $trait> for Arc<dyn $trait> {

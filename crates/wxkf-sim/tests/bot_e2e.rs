@@ -39,11 +39,8 @@ async fn start_bot(sim: &SimHandle, store: Arc<dyn CursorStore>) -> Running {
         }
         Ok::<(), HandlerError>(())
     });
-    let bot = Bot::builder(client, handler)
-        .cursor_store_arc(store)
-        .memory_store()
-        .build()
-        .expect("valid bot config");
+    let bot =
+        Bot::builder(client, handler).cursor_store(store).memory_store().build().expect("valid bot config");
     let app = bot_router(CallbackConfig::new(crypto), bot.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
