@@ -29,7 +29,7 @@ use crate::store::{CursorStore, MemoryCursorStore};
 #[non_exhaustive]
 pub struct BotConfig {
     /// Retries of a failing handler before the message goes to the dead-letter hook (default 3).
-    /// Errors that cannot succeed on retry (see [`BotError::is_permanent`]) are not retried.
+    /// Errors that cannot succeed on retry (see [`ReplyError::is_permanent`](crate::ReplyError::is_permanent)) are not retried.
     pub handler_retries: u32,
     /// Delay before the first retry, doubled for each further one (default 500 ms).
     pub retry_backoff: Duration,
