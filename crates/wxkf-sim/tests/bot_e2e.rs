@@ -7,49 +7,27 @@ use std::time::Duration;
 use wxkf_axum::bot::{
     Bot, CursorStore, FileCursorStore, HandlerError, MemoryCursorStore, ReplyContext, handler_fn,
 };
-use wxkf_axum::{CallbackConfig, bot_router};
-use wxkf_crypto::{CallbackCrypto, generate_credentials};
 use wxkf_sim::{Fault, FaultRule, SimHandle};
 use wxkf_types::message::{Message, MessageContent};
+
+mod support;
+use support::Running;
 
 const KF: &str = "wkE2E";
 const WAIT: Duration = Duration::from_secs(10);
 
-struct Running {
-    bot: Bot,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Running {
-    async fn stop(self) {
-        self.bot.shutdown().await;
-        self.server.abort();
-    }
-}
-
 /// Starts an echo bot against `sim` with `store` and points the simulator's callbacks at it.
 async fn start_bot(sim: &SimHandle, store: Arc<dyn CursorStore>) -> Running {
-    let client =
-        wxkf_client::Client::builder(sim.corp_id(), sim.secret()).base_url(sim.base_url()).build().unwrap();
-    let (token, key) = generate_credentials().unwrap();
-    let crypto = CallbackCrypto::new(token.expose_secret(), key.expose_secret(), &sim.corp_id()).unwrap();
     let handler = handler_fn(|ctx: ReplyContext, msg: Message| async move {
         if let MessageContent::Text(t) = &msg.content {
             ctx.reply_text(&format!("echo: {}", t.content)).await?;
         }
         Ok::<(), HandlerError>(())
     });
-    let bot =
-        Bot::builder(client, handler).cursor_store(store).memory_store().build().expect("valid bot config");
-    let app = bot_router(CallbackConfig::new(crypto), bot.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    sim.set_callback(&format!("http://{addr}/wxkf/callback"), token.expose_secret(), key.expose_secret())
-        .unwrap();
-    Running { bot, server }
+    support::serve(sim, |client| {
+        Bot::builder(client, handler).cursor_store(store).memory_store().build().expect("valid bot config")
+    })
+    .await
 }
 
 async fn sim() -> SimHandle {

@@ -13,28 +13,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use wxkf_axum::bot::{Bot, BotConfig, HandlerError, ReplyContext, ReplyError, handler_fn};
-use wxkf_axum::{CallbackConfig, bot_router};
-use wxkf_crypto::{CallbackCrypto, generate_credentials};
 use wxkf_sim::SimHandle;
 use wxkf_types::message::{Message, MessageContent, SendMsgRequest};
 
+mod support;
+use support::Running;
+
 const KF: &str = "wkCONC";
-
-struct Running {
-    bot: Bot,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Running {
-    async fn stop(self) {
-        self.bot.shutdown().await;
-        self.server.abort();
-    }
-}
-
-fn client(sim: &SimHandle) -> wxkf_client::Client {
-    wxkf_client::Client::builder(sim.corp_id(), sim.secret()).base_url(sim.base_url()).build().unwrap()
-}
 
 async fn sim() -> SimHandle {
     wxkf_sim::Sim::builder().account(KF, "concurrency").start().await.unwrap()
@@ -43,20 +28,13 @@ async fn sim() -> SimHandle {
 /// Starts `handler` as a bot against `sim` (memory store, `config`) behind `bot_router`, and
 /// points the simulator's callbacks at it.
 async fn start_bot(sim: &SimHandle, handler: impl wxkf_axum::bot::Handler, config: BotConfig) -> Running {
-    let (token, key) = generate_credentials().unwrap();
-    let crypto = CallbackCrypto::new(token.expose_secret(), key.expose_secret(), &sim.corp_id()).unwrap();
-    let bot = Bot::builder(client(sim), handler).memory_store().config(config).build().unwrap();
-    let app = bot_router(CallbackConfig::new(crypto), bot.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    sim.set_callback(&format!("http://{addr}/wxkf/callback"), token.expose_secret(), key.expose_secret())
-        .unwrap();
+    let running = support::serve(sim, |client| {
+        Bot::builder(client, handler).memory_store().config(config).build().unwrap()
+    })
+    .await;
     // the start-up pull finds nothing; let it finish so it does not count in the measurement
-    bot.idle().await;
-    Running { bot, server }
+    running.bot.idle().await;
+    running
 }
 
 fn text(msg: &Message) -> String {
@@ -236,7 +214,7 @@ async fn bursts_of_eight_get_every_reply_wecom_allows_and_never_a_95001() {
     // every reply WeCom allows was sent: a customer who did not get all 8 echoes has used the 5
     // replies their latest message allows (the simulator refuses a sixth, with 95001), and the
     // runtime's budget refused exactly the echoes that were not sent
-    let probe = client(&sim);
+    let probe = support::client(&sim);
     let refused_by_budget = tally.lock().unwrap().refused.clone();
     for c in &customers {
         let user = c.external_userid();

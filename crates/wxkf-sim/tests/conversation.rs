@@ -8,26 +8,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use wxkf_axum::bot::{Bot, BotConfig, Handler, HandlerError, ReplyContext, ReplyError, Turn, async_trait};
-use wxkf_axum::{CallbackConfig, bot_router};
-use wxkf_crypto::{CallbackCrypto, generate_credentials};
 use wxkf_sim::SimHandle;
 use wxkf_types::message::{Message, MessageContent};
 use wxkf_types::service_state::ServiceState;
 
+mod support;
+use support::Running;
+
 const KF: &str = "wkCONV";
 const WAIT: Duration = Duration::from_secs(10);
-
-struct Running {
-    bot: Bot,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Running {
-    async fn stop(self) {
-        self.bot.shutdown().await;
-        self.server.abort();
-    }
-}
 
 async fn sim() -> SimHandle {
     let sim = wxkf_sim::Sim::builder()
@@ -41,20 +30,10 @@ async fn sim() -> SimHandle {
 }
 
 async fn start(sim: &SimHandle, handler: impl Handler, config: BotConfig) -> Running {
-    let client =
-        wxkf_client::Client::builder(sim.corp_id(), sim.secret()).base_url(sim.base_url()).build().unwrap();
-    let (token, key) = generate_credentials().unwrap();
-    let crypto = CallbackCrypto::new(token.expose_secret(), key.expose_secret(), &sim.corp_id()).unwrap();
-    let bot = Bot::builder(client, handler).memory_store().config(config).build().expect("valid bot config");
-    let app = bot_router(CallbackConfig::new(crypto), bot.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    sim.set_callback(&format!("http://{addr}/wxkf/callback"), token.expose_secret(), key.expose_secret())
-        .unwrap();
-    Running { bot, server }
+    support::serve(sim, |client| {
+        Bot::builder(client, handler).memory_store().config(config).build().expect("valid bot config")
+    })
+    .await
 }
 
 fn texts(sim: &SimHandle, user: &str) -> Vec<String> {

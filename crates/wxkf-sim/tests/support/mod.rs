@@ -266,3 +266,43 @@ pub(crate) fn doubles(sim: &SimHandle) -> Vec<((String, String, String), usize)>
     d.sort();
     d
 }
+
+/// A bot served in this process behind the real callback route (`bot_router`), with the
+/// simulator's callbacks pointed at it (bot_e2e.rs, concurrency.rs, conversation.rs).
+pub(crate) struct Running {
+    pub(crate) bot: wxkf_axum::bot::Bot,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    pub(crate) async fn stop(self) {
+        self.bot.shutdown().await;
+        self.server.abort();
+    }
+}
+
+/// A client of `sim`.
+pub(crate) fn client(sim: &SimHandle) -> wxkf_client::Client {
+    wxkf_client::Client::builder(sim.corp_id(), sim.secret()).base_url(sim.base_url()).build().unwrap()
+}
+
+/// Serves the bot that `build` makes from a client of `sim` on a loopback port, with fresh
+/// callback credentials, and points the simulator's callbacks at it.
+pub(crate) async fn serve(
+    sim: &SimHandle,
+    build: impl FnOnce(wxkf_client::Client) -> wxkf_axum::bot::Bot,
+) -> Running {
+    let (token, key) = wxkf_crypto::generate_credentials().unwrap();
+    let crypto =
+        wxkf_crypto::CallbackCrypto::new(token.expose_secret(), key.expose_secret(), &sim.corp_id()).unwrap();
+    let bot = build(client(sim));
+    let app = wxkf_axum::bot_router(wxkf_axum::CallbackConfig::new(crypto), bot.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    sim.set_callback(&format!("http://{addr}/wxkf/callback"), token.expose_secret(), key.expose_secret())
+        .unwrap();
+    Running { bot, server }
+}
