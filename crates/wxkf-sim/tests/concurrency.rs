@@ -33,7 +33,7 @@ async fn start_bot(sim: &SimHandle, handler: impl wxkf_axum::bot::Handler, confi
     })
     .await;
     // the start-up pull finds nothing; let it finish so it does not count in the measurement
-    running.bot.idle().await;
+    support::after_startup_pull(sim, &running).await;
     running
 }
 

@@ -30,10 +30,13 @@ async fn sim() -> SimHandle {
 }
 
 async fn start(sim: &SimHandle, handler: impl Handler, config: BotConfig) -> Running {
-    support::serve(sim, |client| {
+    let running = support::serve(sim, |client| {
         Bot::builder(client, handler).memory_store().config(config).build().expect("valid bot config")
     })
-    .await
+    .await;
+    // a start-up pull landing mid-scenario would teach the bot what a test keeps from it
+    support::after_startup_pull(sim, &running).await;
+    running
 }
 
 fn texts(sim: &SimHandle, user: &str) -> Vec<String> {

@@ -306,3 +306,13 @@ pub(crate) async fn serve(
         .unwrap();
     Running { bot, server }
 }
+
+/// Waits until the bot's start-up pull (one tokenless `sync_msg` of each account `kf/account/list`
+/// returns) has run and finished, so that it cannot land in the middle of a scenario.
+pub(crate) async fn after_startup_pull(sim: &SimHandle, running: &Running) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while sim.call_count("/cgi-bin/kf/sync_msg") == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    running.bot.idle().await;
+}
