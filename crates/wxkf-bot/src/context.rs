@@ -26,8 +26,49 @@ fn is_duplicate(e: &wxkf_client::Error) -> bool {
     }
 }
 
+/// Whether a failed send may still have reached WeCom (no answer from WeCom itself).
+fn may_have_gone_out(e: &wxkf_client::Error) -> bool {
+    matches!(
+        e,
+        wxkf_client::Error::Transport { .. }
+            | wxkf_client::Error::Http { .. }
+            | wxkf_client::Error::Decode { .. }
+    )
+}
+
 pub(crate) fn now_secs() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Sends taken from the budget and not settled yet. If the handler's future is dropped meanwhile
+/// (its timeout, a cancelled turn), one of them may have gone out: they count as completed now,
+/// rather than in flight for five minutes.
+struct Unsettled<'a> {
+    ctx: &'a ReplyContext,
+    left: u32,
+}
+
+impl Drop for Unsettled<'_> {
+    fn drop(&mut self) {
+        if self.left == 0 {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let (budgets, n) = (Arc::clone(&self.ctx.budgets), self.left);
+        let (open_kfid, external_userid) = (self.ctx.open_kfid.clone(), self.ctx.external_userid.clone());
+        runtime.spawn(async move {
+            if let Err(e) = budgets.sent(&open_kfid, &external_userid, n, now_ms()).await {
+                tracing::warn!(error = %e, "could not settle the sends of a dropped reply");
+            }
+        });
+    }
 }
 
 /// Everything a handler needs to answer one message: who to answer, with which Kf account, the
@@ -93,14 +134,14 @@ impl ReplyContext {
     /// runtime's [`BudgetStore`] (shared by every instance with the `redis` feature).
     pub async fn budget(&self) -> Result<Budget, ReplyError> {
         self.budgets
-            .get(&self.open_kfid, &self.external_userid, now_secs())
+            .get(&self.open_kfid, &self.external_userid, now_ms())
             .await
             .map_err(ReplyError::BudgetStore)
     }
 
     /// Takes `n` sends from the budget, or refuses without taking any.
     async fn take(&self, n: u32) -> Result<(), ReplyError> {
-        let now = now_secs();
+        let now = now_ms();
         match self
             .budgets
             .take(&self.open_kfid, &self.external_userid, n, now)
@@ -108,7 +149,7 @@ impl ReplyContext {
             .map_err(ReplyError::BudgetStore)?
         {
             Ok(()) => Ok(()),
-            Err(b) if b.expires_at > now => {
+            Err(b) if b.expires_at.saturating_mul(1000) > now => {
                 Err(ReplyError::BudgetExhausted { needed: n, remaining: b.remaining })
             }
             Err(_) => Err(ReplyError::WindowClosed),
@@ -119,6 +160,15 @@ impl ReplyContext {
     async fn give_back(&self, n: u32) {
         if let Err(e) = self.budgets.give_back(&self.open_kfid, &self.external_userid, n).await {
             tracing::warn!(error = %e, "could not give unsent replies back to the budget");
+        }
+    }
+
+    /// Records that one taken send reached WeCom now: from then on it counts against the
+    /// customer's latest message only if that message may have arrived after it.
+    async fn sent_one(&self) {
+        if let Err(e) = self.budgets.sent(&self.open_kfid, &self.external_userid, 1, now_ms()).await {
+            // it stays in flight and counts against the next message too: cautious, not wrong
+            tracing::warn!(error = %e, "could not record a sent reply in the budget");
         }
     }
 
@@ -148,7 +198,7 @@ impl ReplyContext {
     /// Sends each request whose msgid did not go out yet, taking the budget for them first (all
     /// or none). A send that WeCom refuses as a duplicate msgid went out in an earlier attempt
     /// (or a retry whose first answer was lost): it counts as sent, and its budget is given back
-    /// since the first send already took it.
+    /// since the earlier attempt counted it (a send without WeCom's answer counts as sent).
     async fn send_all(&self, requests: Vec<SendMsgRequest>) -> Result<(), ReplyError> {
         let todo: Vec<SendMsgRequest> =
             requests.into_iter().filter(|r| r.msgid.as_deref().is_none_or(|m| !self.was_sent(m))).collect();
@@ -159,27 +209,34 @@ impl ReplyContext {
         self.ensure_with_bot().await?;
         let n = u32::try_from(todo.len()).unwrap_or(u32::MAX);
         self.take(n).await?;
-        let mut left = n;
+        let mut taken = Unsettled { ctx: self, left: n };
         for req in todo {
             let msgid = req.msgid.clone().unwrap_or_default();
             // the state may have changed since the last part (a servicer took the session)
             if let Err(e) = self.ensure_with_bot().await {
-                self.give_back(left).await;
+                self.give_back(std::mem::take(&mut taken.left)).await;
                 return Err(e);
             }
             match self.client.message().send_msg(req).await {
-                Ok(_) => {}
+                Ok(_) => self.sent_one().await,
                 Err(e) if is_duplicate(&e) => {
+                    // an earlier attempt sent it, and counted it then (as sent, or as maybe
+                    // sent when its answer was lost, or in flight when its process died)
                     tracing::debug!(msgid = %msgid, "WeCom already has this reply: counted as sent");
                     self.give_back(1).await;
                 }
                 Err(e) => {
-                    self.give_back(left).await;
+                    if may_have_gone_out(&e) {
+                        // no answer, or not WeCom's: it may have arrived, so it counts
+                        self.sent_one().await;
+                        taken.left -= 1;
+                    }
+                    self.give_back(std::mem::take(&mut taken.left)).await;
                     return Err(self.after_refusal(e).await);
                 }
             }
             self.mark_sent(msgid);
-            left -= 1;
+            taken.left -= 1;
         }
         Ok(())
     }

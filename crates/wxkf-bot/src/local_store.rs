@@ -33,7 +33,7 @@ use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::oneshot;
 
-use crate::budget::{Budget, BudgetStore, REPLIES_PER_WINDOW, REPLY_WINDOW_SECS};
+use crate::budget::{Budget, BudgetStore, Ledger};
 use crate::coordinate::DedupeStore;
 use crate::store::CursorStore;
 
@@ -54,8 +54,11 @@ const CURSORS: TableDefinition<'_, &str, &str> = TableDefinition::new("cursors")
 const HANDLED: TableDefinition<'_, (&str, &str), u64> = TableDefinition::new("handled");
 /// (expiry in unix milliseconds, open_kfid, msgid): the msgids in the order they expire.
 const HANDLED_EXPIRY: TableDefinition<'_, (u64, &str, &str), ()> = TableDefinition::new("handled_expiry");
-/// (open_kfid, external_userid) → (remaining sends, window end in unix seconds).
-const BUDGETS: TableDefinition<'_, (&str, &str), (u32, u64)> = TableDefinition::new("budgets");
+/// A budget row: `send_time` of the latest customer message (unix seconds), `since_ms`, sends
+/// completed (unix ms) and sends in flight (taken at, unix ms); see [`Ledger`].
+type LedgerRow = (u64, u64, Vec<u64>, Vec<u64>);
+/// (open_kfid, external_userid) → the customer's [`LedgerRow`].
+const BUDGETS: TableDefinition<'_, (&str, &str), LedgerRow> = TableDefinition::new("reply_budgets");
 /// (window end in unix seconds, open_kfid, external_userid): the windows in the order they close.
 const BUDGET_EXPIRY: TableDefinition<'_, (u64, &str, &str), ()> = TableDefinition::new("budget_expiry");
 
@@ -132,9 +135,15 @@ enum WriteOp {
     SaveCursor { open_kfid: String, cursor: String },
     ImportCursors(Vec<(String, String)>),
     Remember { open_kfid: String, msgids: Vec<String>, expires_at_ms: u64 },
-    Spoke { open_kfid: String, external_userid: String, send_time: u64 },
-    Take { open_kfid: String, external_userid: String, n: u32, now: u64 },
-    GiveBack { open_kfid: String, external_userid: String, n: u32 },
+    Budget { open_kfid: String, external_userid: String, change: BudgetChange },
+}
+
+/// A change to one customer's [`Ledger`].
+enum BudgetChange {
+    Spoke { send_time: u64, since_ms: u64 },
+    Take { n: u32, now_ms: u64 },
+    Sent { n: u32, now_ms: u64 },
+    GiveBack { n: u32 },
 }
 
 enum Outcome {
@@ -257,8 +266,11 @@ impl LocalStore {
             txn.open_table(CURSORS).map_err(redb_err("read"))?;
             txn.open_table(HANDLED).map_err(redb_err("read"))?;
             txn.open_table(HANDLED_EXPIRY).map_err(redb_err("read"))?;
-            txn.open_table(BUDGETS).map_err(redb_err("read"))?;
+            let mut budgets = txn.open_table(BUDGETS).map_err(redb_err("read"))?;
             txn.open_table(BUDGET_EXPIRY).map_err(redb_err("read"))?;
+            // sends that were in flight when the last process died reached WeCom before now, if
+            // at all: they count as completed now, not for the next five minutes
+            end_in_flight(&mut budgets, now_ms())?;
         }
         txn.commit().map_err(redb_err("committed"))?;
         Ok(LocalStore {
@@ -337,6 +349,12 @@ impl LocalStore {
 
     /// Queues a write and waits until the transaction that holds it is committed.
     async fn write(&self, op: WriteOp) -> io::Result<Outcome> {
+        let answer = self.enqueue(op);
+        answer.await.unwrap_or_else(|_| Err(io::Error::other(LocalStoreError::WriterGone)))
+    }
+
+    /// Queues a write (starting the writer if none runs); the receiver gets the commit's result.
+    fn enqueue(&self, op: WriteOp) -> oneshot::Receiver<io::Result<Outcome>> {
         let (reply, answer) = oneshot::channel();
         let start = {
             let mut queue = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
@@ -350,7 +368,7 @@ impl LocalStore {
             // not awaited: the writer answers through the channels, also the writes queued by others
             drop(tokio::task::spawn_blocking(move || drain(guard)));
         }
-        answer.await.unwrap_or_else(|_| Err(io::Error::other(LocalStoreError::WriterGone)))
+        answer
     }
 }
 
@@ -491,41 +509,36 @@ fn apply(db: &Database, ops: &[WriteOp]) -> io::Result<Vec<Outcome>> {
                     }
                     Outcome::Done
                 }
-                WriteOp::Spoke { open_kfid, external_userid, send_time } => {
+                WriteOp::Budget { open_kfid, external_userid, change } => {
                     let key = (open_kfid.as_str(), external_userid.as_str());
-                    let old_end = budgets.get(key).map_err(w)?.map(|g| g.value().1);
-                    let expires_at = send_time.saturating_add(REPLY_WINDOW_SECS);
-                    // `>=`: send_time has one-second resolution, and every new customer message
-                    // renews the five replies, also one sent in the same second as the last
-                    if expires_at >= old_end.unwrap_or(0) {
-                        if let Some(old_end) = old_end {
+                    let mut ledger =
+                        budgets.get(key).map_err(w)?.map(|g| to_ledger(g.value())).unwrap_or_default();
+                    let old_end = ledger.expires_at();
+                    let outcome = match change {
+                        BudgetChange::Spoke { send_time, since_ms } => {
+                            ledger.spoke(*send_time, *since_ms);
+                            Outcome::Done
+                        }
+                        BudgetChange::Take { n, now_ms } => Outcome::Taken(ledger.take(*n, *now_ms)),
+                        BudgetChange::Sent { n, now_ms } => {
+                            ledger.sent(*n, *now_ms);
+                            Outcome::Done
+                        }
+                        BudgetChange::GiveBack { n } => {
+                            ledger.give_back(*n);
+                            Outcome::Done
+                        }
+                    };
+                    let end = ledger.expires_at();
+                    // a customer who never wrote has no window: nothing to keep
+                    if end > 0 {
+                        if old_end != end && old_end > 0 {
                             budget_expiry.remove((old_end, key.0, key.1)).map_err(w)?;
                         }
-                        budgets.insert(key, (REPLIES_PER_WINDOW, expires_at)).map_err(w)?;
-                        budget_expiry.insert((expires_at, key.0, key.1), ()).map_err(w)?;
+                        budgets.insert(key, from_ledger(ledger)).map_err(w)?;
+                        budget_expiry.insert((end, key.0, key.1), ()).map_err(w)?;
                     }
-                    Outcome::Done
-                }
-                WriteOp::Take { open_kfid, external_userid, n, now } => {
-                    let key = (open_kfid.as_str(), external_userid.as_str());
-                    let current = budgets.get(key).map_err(w)?.map(|g| g.value());
-                    Outcome::Taken(match current {
-                        Some((remaining, expires_at)) if expires_at > *now && remaining >= *n => {
-                            budgets.insert(key, (remaining - n, expires_at)).map_err(w)?;
-                            Ok(())
-                        }
-                        Some((remaining, expires_at)) => Err(Budget::new(remaining, expires_at)),
-                        None => Err(Budget::new(0, 0)),
-                    })
-                }
-                WriteOp::GiveBack { open_kfid, external_userid, n } => {
-                    let key = (open_kfid.as_str(), external_userid.as_str());
-                    let current = budgets.get(key).map_err(w)?.map(|g| g.value());
-                    if let Some((remaining, expires_at)) = current {
-                        let remaining = remaining.saturating_add(*n).min(REPLIES_PER_WINDOW);
-                        budgets.insert(key, (remaining, expires_at)).map_err(w)?;
-                    }
-                    Outcome::Done
+                    outcome
                 }
             };
             outcomes.push(outcome);
@@ -564,9 +577,38 @@ fn sweep_handled(
     Ok(())
 }
 
+fn end_in_flight(
+    budgets: &mut redb::Table<'_, (&'static str, &'static str), LedgerRow>,
+    now_ms: u64,
+) -> io::Result<()> {
+    let w = redb_err::<redb::StorageError>("read");
+    let mut ended = Vec::new();
+    for entry in budgets.iter().map_err(w)? {
+        let (key, row) = entry.map_err(w)?;
+        let mut ledger = to_ledger(row.value());
+        if !ledger.flying.is_empty() {
+            ledger.end_in_flight(now_ms);
+            let (open_kfid, external_userid) = key.value();
+            ended.push((open_kfid.to_owned(), external_userid.to_owned(), ledger));
+        }
+    }
+    for (open_kfid, external_userid, ledger) in ended {
+        budgets.insert((open_kfid.as_str(), external_userid.as_str()), from_ledger(ledger)).map_err(w)?;
+    }
+    Ok(())
+}
+
+fn to_ledger((send_time, since_ms, done, flying): LedgerRow) -> Ledger {
+    Ledger { send_time, since_ms, done, flying }
+}
+
+fn from_ledger(l: Ledger) -> LedgerRow {
+    (l.send_time, l.since_ms, l.done, l.flying)
+}
+
 /// Removes up to [`SWEEP_BUDGETS`] windows that closed at or before `now` (seconds).
 fn sweep_budgets(
-    budgets: &mut redb::Table<'_, (&'static str, &'static str), (u32, u64)>,
+    budgets: &mut redb::Table<'_, (&'static str, &'static str), LedgerRow>,
     index: &mut redb::Table<'_, (u64, &'static str, &'static str), ()>,
     now: u64,
 ) -> io::Result<()> {
@@ -665,31 +707,30 @@ impl DedupeStore for LocalStore {
 
 #[async_trait]
 impl BudgetStore for LocalStore {
-    async fn customer_spoke(&self, open_kfid: &str, external_userid: &str, send_time: u64) -> io::Result<()> {
-        self.write(WriteOp::Spoke {
-            open_kfid: open_kfid.to_owned(),
-            external_userid: external_userid.to_owned(),
-            send_time,
-        })
-        .await?;
+    async fn customer_spoke(
+        &self,
+        open_kfid: &str,
+        external_userid: &str,
+        send_time: u64,
+        since_ms: u64,
+    ) -> io::Result<()> {
+        self.write(budget_op(open_kfid, external_userid, BudgetChange::Spoke { send_time, since_ms }))
+            .await?;
         Ok(())
     }
 
-    async fn get(&self, open_kfid: &str, external_userid: &str, now: u64) -> io::Result<Budget> {
+    async fn get(&self, open_kfid: &str, external_userid: &str, now_ms: u64) -> io::Result<Budget> {
         let open_kfid = open_kfid.to_owned();
         let external_userid = external_userid.to_owned();
         self.read(move |db| {
             let txn = db.begin_read().map_err(redb_err("read"))?;
             let table = txn.open_table(BUDGETS).map_err(redb_err("read"))?;
-            let current = table
+            let ledger = table
                 .get((open_kfid.as_str(), external_userid.as_str()))
                 .map_err(redb_err("read"))?
-                .map(|g| g.value());
-            Ok(match current {
-                Some((remaining, expires_at)) if expires_at > now => Budget::new(remaining, expires_at),
-                Some((_, expires_at)) => Budget::new(0, expires_at),
-                None => Budget::new(0, 0),
-            })
+                .map(|g| to_ledger(g.value()))
+                .unwrap_or_default();
+            Ok(ledger.budget(now_ms))
         })
         .await
     }
@@ -699,29 +740,27 @@ impl BudgetStore for LocalStore {
         open_kfid: &str,
         external_userid: &str,
         n: u32,
-        now: u64,
+        now_ms: u64,
     ) -> io::Result<Result<(), Budget>> {
-        let outcome = self
-            .write(WriteOp::Take {
-                open_kfid: open_kfid.to_owned(),
-                external_userid: external_userid.to_owned(),
-                n,
-                now,
-            })
-            .await?;
-        match outcome {
+        match self.write(budget_op(open_kfid, external_userid, BudgetChange::Take { n, now_ms })).await? {
             Outcome::Taken(taken) => Ok(taken),
             _ => Err(io::Error::other("the store answered a take with something else")),
         }
     }
 
-    async fn give_back(&self, open_kfid: &str, external_userid: &str, n: u32) -> io::Result<()> {
-        self.write(WriteOp::GiveBack {
-            open_kfid: open_kfid.to_owned(),
-            external_userid: external_userid.to_owned(),
-            n,
-        })
-        .await?;
+    /// Queued with the next commit, not waited for: until it is committed the send counts as in
+    /// flight, which counts against the customer's next message as well (cautious, never over).
+    async fn sent(&self, open_kfid: &str, external_userid: &str, n: u32, now_ms: u64) -> io::Result<()> {
+        drop(self.enqueue(budget_op(open_kfid, external_userid, BudgetChange::Sent { n, now_ms })));
         Ok(())
     }
+
+    async fn give_back(&self, open_kfid: &str, external_userid: &str, n: u32) -> io::Result<()> {
+        self.write(budget_op(open_kfid, external_userid, BudgetChange::GiveBack { n })).await?;
+        Ok(())
+    }
+}
+
+fn budget_op(open_kfid: &str, external_userid: &str, change: BudgetChange) -> WriteOp {
+    WriteOp::Budget { open_kfid: open_kfid.to_owned(), external_userid: external_userid.to_owned(), change }
 }

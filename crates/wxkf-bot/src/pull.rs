@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 use wxkf_types::message::{Origin, SyncMsgRequest};
 
-use crate::context::now_secs;
+use crate::context::{now_ms, now_secs};
 use crate::coordinate::{Coordinator, LeaseAttempt, PendingPull};
 use crate::error::BotError;
 use crate::lanes::Done;
@@ -247,6 +247,7 @@ impl Account {
         self.want = true;
         match &mut self.wake {
             Some(cur) => {
+                cur.called_at_ms = Wake::earliest_call(cur.called_at_ms, w.called_at_ms);
                 if !w.token.is_empty() {
                     cur.token = w.token;
                 }
@@ -299,12 +300,11 @@ impl Account {
 
     /// One pull for what woke the account.
     async fn round(&mut self) -> Result<Round, BotError> {
-        let wake =
-            self.wake.take().unwrap_or(Wake { token: String::new(), create_time: 0, unprompted: false });
+        let wake = self.wake.take().unwrap_or_else(Wake::none);
         self.want = false;
         let Some(coordinator) = self.inner.coordinator.clone() else {
             let token = Some(wake.token.as_str()).filter(|t| !t.is_empty()).map(str::to_owned);
-            let outcome = self.pull(token, wake.create_time).await;
+            let outcome = self.pull(token, wake.create_time, wake.called_at_ms).await;
             if outcome.is_err() {
                 // keep what woke us for the retry (the token may still be good)
                 self.wake.get_or_insert(wake);
@@ -377,7 +377,12 @@ impl Account {
         }
         let token = mark.as_ref().and_then(|m| m.usable_token(now_secs())).map(str::to_owned);
         let create_time = mark.as_ref().map_or(wake.create_time, |m| m.create_time);
-        self.pull(token, create_time).await?;
+        // a mark may stand for a callback that reached another instance first
+        let called_at_ms = match &mark {
+            Some(m) if wake.called_at_ms != 0 => wake.called_at_ms.min(m.marked_at.saturating_mul(1000)),
+            _ => wake.called_at_ms,
+        };
+        self.pull(token, create_time, called_at_ms).await?;
         if !self.lease.as_ref().is_some_and(HeldLease::is_held) {
             return Err(BotError::LeaseLost);
         }
@@ -393,7 +398,12 @@ impl Account {
 
     /// Pulls pages from the pull cursor until `has_more` is false (or the account has as many
     /// messages in flight as allowed), handing each new message to its lane.
-    async fn pull(&mut self, mut token: Option<String>, create_time: u64) -> Result<(), BotError> {
+    async fn pull(
+        &mut self,
+        mut token: Option<String>,
+        create_time: u64,
+        called_at_ms: u64,
+    ) -> Result<(), BotError> {
         let inner = Arc::clone(&self.inner);
         if self.cursor.is_none() {
             let saved = inner.store.load(&self.open_kfid).await.map_err(BotError::Store)?;
@@ -424,6 +434,17 @@ impl Account {
                 }
                 req
             };
+            // before the request: a message this pull finds was written after a pull that ended
+            // at its cursor with nothing more, so replies completed before that pull was sent
+            // reached WeCom before the message (the reply budget's since_ms)
+            let sent_at = now_ms();
+            let after_drain = {
+                let drained = inner.drained.lock().unwrap_or_else(|e| e.into_inner());
+                drained
+                    .get(&self.open_kfid)
+                    .filter(|(c, _)| c.as_str() == cursor.as_deref().unwrap_or_default())
+                    .map(|&(_, at)| at)
+            };
             let page = match inner.client.message().sync_msg(request(token.as_deref())).await {
                 // 95007: the callback token is no longer accepted (over 10 minutes old, or a
                 // clock far off); the pull works without it, only under a stricter rate limit
@@ -444,21 +465,33 @@ impl Account {
             inner.sessions.observe_page(&self.open_kfid, &page.msg_list);
             // every customer message pulled renews that customer's five replies, before any
             // handler of the page runs: replies count from the customer's latest message
-            let mut latest: HashMap<(&str, &str), u64> = HashMap::new();
-            for msg in &page.msg_list {
+            let skew_ms = u64::try_from(inner.config.clock_skew.as_millis()).unwrap_or(u64::MAX);
+            let pulled_ms = now_ms();
+            let mut latest: HashMap<(&str, &str), (u64, u64)> = HashMap::new();
+            for (msg, &seen) in page.msg_list.iter().zip(&seen) {
                 let user = msg.external_userid().unwrap_or_default();
                 if msg.origin == Origin::Customer && !user.is_empty() {
                     let kfid = msg.open_kfid().unwrap_or(&self.open_kfid);
-                    let t = latest.entry((kfid, user)).or_insert(0);
-                    *t = (*t).max(msg.send_time);
+                    // replies completed before since_ms reached WeCom before this message: it
+                    // was sent (by WeCom's clock, which may run ahead by clock_skew) after then,
+                    // and if new, after the pull that found nothing beyond this page's cursor
+                    let by_clock = msg.send_time.saturating_mul(1000).saturating_sub(skew_ms);
+                    let by_pull = if seen { 0 } else { after_drain.unwrap_or(0) };
+                    // and, for a new message after such a pull, the arrival of the earliest
+                    // callback since: WeCom sends it once the message is in, so only a reply
+                    // completed while the callback was on its way is misplaced
+                    let by_call = if seen || after_drain.is_none() { 0 } else { called_at_ms };
+                    let since_ms = by_clock.max(by_pull).max(by_call).min(pulled_ms);
+                    let t = latest.entry((kfid, user)).or_insert((0, 0));
+                    *t = (t.0.max(msg.send_time), t.1.max(since_ms));
                 }
             }
             // all at once, not one after another: a durable store commits concurrent writes
             // together, where a page of 1 000 customers awaited in turn cost 1 000 commits
             let mut opening = tokio::task::JoinSet::new();
-            for ((kfid, user), send_time) in latest {
+            for ((kfid, user), (send_time, since_ms)) in latest {
                 let (budgets, kfid, user) = (Arc::clone(&inner.budgets), kfid.to_owned(), user.to_owned());
-                opening.spawn(async move { budgets.customer_spoke(&kfid, &user, send_time).await });
+                opening.spawn(async move { budgets.customer_spoke(&kfid, &user, send_time, since_ms).await });
             }
             while let Some(opened) = opening.join_next().await {
                 let error = match opened {
@@ -474,6 +507,10 @@ impl Account {
             } else {
                 page.next_cursor.clone()
             };
+            if !page.has_more {
+                let mut drained = inner.drained.lock().unwrap_or_else(|e| e.into_inner());
+                drained.insert(self.open_kfid.clone(), (after.clone(), sent_at));
+            }
             let n = self.watermark.page(after);
             for (msg, seen) in page.msg_list.into_iter().zip(seen) {
                 if seen {

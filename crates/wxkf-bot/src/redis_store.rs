@@ -16,7 +16,7 @@
 //! | `<prefix>pending:<open_kfid>` | hash | the newest callback token (valid 10 min), earliest `create_time`, `marked_at`, `nonce` |
 //! | `<prefix>pending` | set | the open_kfids that have a pending hash |
 //! | `<prefix>seen:<open_kfid>:<msgid>` | string, expiring | `1`: the message was handled |
-//! | `<prefix>budget:<open_kfid>:<external_userid>` | hash, expiring with the window | `remaining`, `expires_at` |
+//! | `<prefix>budget:<open_kfid>:<external_userid>` | hash, expiring with the window | `st` (send_time of the latest customer message), `since` (ms), `done` and `fly` (ms, space-separated): see [`BudgetStore`] |
 //!
 //! Every compare-and-set (merge a mark, clear a mark only if unchanged, take / renew / release a
 //! lease only as its owner) is one Lua script, so it is atomic on the server.
@@ -30,7 +30,7 @@ use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 
-use crate::budget::{Budget, BudgetStore, REPLIES_PER_WINDOW, REPLY_WINDOW_SECS};
+use crate::budget::{Budget, BudgetStore, IN_FLIGHT_LIMIT_MS, REPLIES_PER_WINDOW, REPLY_WINDOW_SECS};
 use crate::coordinate::{Coordinator, DedupeStore, LeaseAttempt, PendingPull};
 use crate::store::CursorStore;
 
@@ -347,47 +347,75 @@ impl DedupeStore for RedisDedupe {
     }
 }
 
-/// Opens or renews a window: five sends until `ARGV[1]` unless the current window was opened by a
-/// later message. The key expires with the window.
-static SPOKE: LazyLock<Script> = LazyLock::new(|| {
+/// Every change to one customer's budget, by `ARGV[1]`: `spoke` (`ARGV[4]` send_time in seconds,
+/// `ARGV[5]` since_ms), `get`, `take` (`ARGV[4]` n), `sent` (`ARGV[4]` n) and `give` (`ARGV[4]` n),
+/// at `ARGV[2]` (unix ms), with `ARGV[3]` = `"<in-flight limit ms> <replies per window> <window
+/// seconds>"`. The same rules as the `Ledger` of the other stores: the budget is five minus the
+/// sends in flight and those completed since `since`. Returns `{1|0, remaining, expires_at}`.
+static BUDGET: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local old = tonumber(redis.call('HGET', KEYS[1], 'expires_at') or '0') or 0
-local new = tonumber(ARGV[1])
-if new >= old then
-  redis.call('HSET', KEYS[1], 'remaining', ARGV[2], 'expires_at', ARGV[1])
-  redis.call('EXPIREAT', KEYS[1], ARGV[1])
+local key, op, now = KEYS[1], ARGV[1], tonumber(ARGV[2])
+local limits = {}
+for x in string.gmatch(ARGV[3], '%d+') do limits[#limits + 1] = tonumber(x) end
+local limit, per, window = limits[1], limits[2], limits[3]
+local h = redis.call('HMGET', key, 'st', 'since', 'done', 'fly')
+local st, since = tonumber(h[1] or '0') or 0, tonumber(h[2] or '0') or 0
+local function list(s)
+  local t = {}
+  if s then for x in string.gmatch(s, '%d+') do t[#t + 1] = tonumber(x) end end
+  return t
 end
-return 1
-",
-    )
-});
-
-/// Takes `ARGV[1]` sends at time `ARGV[2]` if the window is open and has them: `{1|0, remaining,
-/// expires_at}` (the budget after a take, or as it is after a refusal).
-static TAKE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local exp = tonumber(redis.call('HGET', KEYS[1], 'expires_at') or '0') or 0
-local rem = tonumber(redis.call('HGET', KEYS[1], 'remaining') or '0') or 0
-local n = tonumber(ARGV[1])
-if exp > tonumber(ARGV[2]) and rem >= n then
-  redis.call('HSET', KEYS[1], 'remaining', rem - n)
-  return {1, rem - n, exp}
+local done, fly = list(h[3]), list(h[4])
+local function keep_done()
+  table.sort(done)
+  while #done > per do table.remove(done, 1) end
 end
-return {0, rem, exp}
-",
-    )
-});
-
-/// Gives `ARGV[1]` sends back, never above `ARGV[2]`, if the window still exists.
-static GIVE_BACK: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local rem = redis.call('HGET', KEYS[1], 'remaining')
-if not rem then return 0 end
-redis.call('HSET', KEYS[1], 'remaining', math.min(tonumber(rem) + tonumber(ARGV[1]), tonumber(ARGV[2])))
-return 1
+-- sends in flight too long count as completed at the limit
+local flying = {}
+for _, t in ipairs(fly) do
+  if t + limit <= now then done[#done + 1] = t + limit else flying[#flying + 1] = t end
+end
+fly = flying
+keep_done()
+table.sort(fly)
+local function expires() if st == 0 then return 0 end return st + window end
+local function remaining()
+  if expires() * 1000 <= now then return 0 end
+  local used = #fly
+  for _, d in ipairs(done) do if d >= since then used = used + 1 end end
+  return math.max(per - used, 0)
+end
+local ok = 1
+if op == 'spoke' then
+  local t = tonumber(ARGV[4])
+  if t >= st then
+    st = t
+    since = math.max(since, tonumber(ARGV[5]))
+  end
+elseif op == 'take' then
+  local n = tonumber(ARGV[4])
+  if expires() * 1000 > now and remaining() >= n then
+    for _ = 1, n do fly[#fly + 1] = now end
+  else
+    ok = 0
+  end
+elseif op == 'sent' then
+  local n = math.min(tonumber(ARGV[4]), #fly)
+  for _ = 1, n do
+    table.remove(fly, 1)
+    done[#done + 1] = now
+  end
+  keep_done()
+elseif op == 'give' then
+  local n = math.min(tonumber(ARGV[4]), #fly)
+  for _ = 1, n do table.remove(fly) end
+end
+if op ~= 'get' and st > 0 then
+  redis.call('HSET', key, 'st', st, 'since', since, 'done', table.concat(done, ' '), 'fly', table.concat(fly, ' '))
+  redis.call('EXPIREAT', key, expires())
+end
+return {ok, remaining(), expires()}
 ",
     )
 });
@@ -401,10 +429,10 @@ redis_handle! {
     /// # async fn demo() -> std::io::Result<()> {
     /// use wxkf_bot::{BudgetStore, RedisBudgets};
     /// let budgets = RedisBudgets::connect("redis://127.0.0.1:6379").await?.with_prefix("mybot:");
-    /// let now = 1_700_000_000;
-    /// budgets.customer_spoke("wk1", "wm1", now).await?;
-    /// assert!(budgets.take("wk1", "wm1", 2, now).await?.is_ok());
-    /// assert_eq!(budgets.get("wk1", "wm1", now).await?.remaining, 3);
+    /// let (send_time, now_ms) = (1_700_000_000, 1_700_000_000_500);
+    /// budgets.customer_spoke("wk1", "wm1", send_time, now_ms).await?;
+    /// assert!(budgets.take("wk1", "wm1", 2, now_ms).await?.is_ok());
+    /// assert_eq!(budgets.get("wk1", "wm1", now_ms).await?.remaining, 3);
     /// # Ok(()) }
     /// ```
     RedisBudgets, "budget store"
@@ -416,32 +444,44 @@ impl RedisBudgets {
     }
 }
 
+impl RedisBudgets {
+    async fn run(
+        &self,
+        open_kfid: &str,
+        external_userid: &str,
+        op: &str,
+        now_ms: u64,
+        args: &[u64],
+    ) -> io::Result<(bool, Budget)> {
+        let mut conn = self.conn.clone();
+        let mut call = BUDGET.key(self.key(open_kfid, external_userid));
+        call.arg(op)
+            .arg(now_ms)
+            .arg(format!("{IN_FLIGHT_LIMIT_MS} {REPLIES_PER_WINDOW} {REPLY_WINDOW_SECS}"));
+        for a in args {
+            call.arg(*a);
+        }
+        let (ok, remaining, expires_at): (i64, u32, u64) =
+            call.invoke_async(&mut conn).await.map_err(io::Error::other)?;
+        Ok((ok == 1, Budget::new(remaining, expires_at)))
+    }
+}
+
 #[async_trait]
 impl BudgetStore for RedisBudgets {
-    async fn customer_spoke(&self, open_kfid: &str, external_userid: &str, send_time: u64) -> io::Result<()> {
-        let mut conn = self.conn.clone();
-        SPOKE
-            .key(self.key(open_kfid, external_userid))
-            .arg(send_time.saturating_add(REPLY_WINDOW_SECS))
-            .arg(REPLIES_PER_WINDOW)
-            .invoke_async::<i64>(&mut conn)
-            .await
-            .map(drop)
-            .map_err(io::Error::other)
+    async fn customer_spoke(
+        &self,
+        open_kfid: &str,
+        external_userid: &str,
+        send_time: u64,
+        since_ms: u64,
+    ) -> io::Result<()> {
+        let now_ms = crate::context::now_ms();
+        self.run(open_kfid, external_userid, "spoke", now_ms, &[send_time, since_ms]).await.map(drop)
     }
 
-    async fn get(&self, open_kfid: &str, external_userid: &str, now: u64) -> io::Result<Budget> {
-        let mut conn = self.conn.clone();
-        let (remaining, expires_at): (Option<u32>, Option<u64>) = redis::cmd("HMGET")
-            .arg(self.key(open_kfid, external_userid))
-            .arg("remaining")
-            .arg("expires_at")
-            .query_async(&mut conn)
-            .await
-            .map_err(io::Error::other)?;
-        let expires_at = expires_at.unwrap_or(0);
-        let remaining = if expires_at > now { remaining.unwrap_or(0) } else { 0 };
-        Ok(Budget::new(remaining, expires_at))
+    async fn get(&self, open_kfid: &str, external_userid: &str, now_ms: u64) -> io::Result<Budget> {
+        Ok(self.run(open_kfid, external_userid, "get", now_ms, &[]).await?.1)
     }
 
     async fn take(
@@ -449,28 +489,18 @@ impl BudgetStore for RedisBudgets {
         open_kfid: &str,
         external_userid: &str,
         n: u32,
-        now: u64,
+        now_ms: u64,
     ) -> io::Result<Result<(), Budget>> {
-        let mut conn = self.conn.clone();
-        let (taken, remaining, expires_at): (i64, u32, u64) = TAKE
-            .key(self.key(open_kfid, external_userid))
-            .arg(n)
-            .arg(now)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(io::Error::other)?;
-        Ok(if taken == 1 { Ok(()) } else { Err(Budget::new(remaining, expires_at)) })
+        let (ok, budget) = self.run(open_kfid, external_userid, "take", now_ms, &[u64::from(n)]).await?;
+        Ok(if ok { Ok(()) } else { Err(budget) })
+    }
+
+    async fn sent(&self, open_kfid: &str, external_userid: &str, n: u32, now_ms: u64) -> io::Result<()> {
+        self.run(open_kfid, external_userid, "sent", now_ms, &[u64::from(n)]).await.map(drop)
     }
 
     async fn give_back(&self, open_kfid: &str, external_userid: &str, n: u32) -> io::Result<()> {
-        let mut conn = self.conn.clone();
-        GIVE_BACK
-            .key(self.key(open_kfid, external_userid))
-            .arg(n)
-            .arg(REPLIES_PER_WINDOW)
-            .invoke_async::<i64>(&mut conn)
-            .await
-            .map(drop)
-            .map_err(io::Error::other)
+        let now_ms = crate::context::now_ms();
+        self.run(open_kfid, external_userid, "give", now_ms, &[u64::from(n)]).await.map(drop)
     }
 }

@@ -81,6 +81,12 @@ pub struct BotConfig {
     /// own transitions) before the handler runs and before each reply. Default `false`: only
     /// states learned from `session_status_change` events and the bot's own transitions count.
     pub session_lookup: bool,
+    /// How far WeCom's clock may run ahead of this machine's (default 2 s). A reply that reached
+    /// WeCom up to this long before a customer message's `send_time` may have crossed it, so it
+    /// counts against the five replies that message allows, unless the bot knows better (a pull
+    /// or the message's callback after the reply; docs/architecture.md, "The reply budget").
+    /// Larger is more cautious: a reply may be left unused that WeCom would have taken.
+    pub clock_skew: Duration,
 }
 
 impl Default for BotConfig {
@@ -104,6 +110,7 @@ impl Default for BotConfig {
             placeholder: None,
             cut_marker: DEFAULT_CUT_MARKER.to_owned(),
             session_lookup: false,
+            clock_skew: Duration::from_secs(2),
         }
     }
 }
@@ -188,6 +195,12 @@ impl BotConfig {
     /// Sets [`cut_marker`](Self::cut_marker).
     pub fn with_cut_marker(mut self, marker: impl Into<String>) -> Self {
         self.cut_marker = marker.into();
+        self
+    }
+
+    /// Sets [`clock_skew`](Self::clock_skew).
+    pub fn with_clock_skew(mut self, skew: Duration) -> Self {
+        self.clock_skew = skew;
         self
     }
 
@@ -432,6 +445,7 @@ impl BotBuilder {
                 idle: Notify::new(),
                 sessions: Arc::new(SessionStates::default()),
                 cut_marker: Arc::from(config.cut_marker.as_str()),
+                drained: Mutex::new(HashMap::new()),
                 config,
             }),
         };
@@ -519,6 +533,9 @@ pub(crate) struct Inner {
     // the session-state cache of the conversation layer (docs/ai-bot.md)
     pub(crate) sessions: Arc<SessionStates>,
     pub(crate) cut_marker: Arc<str>,
+    // per open_kfid: the cursor after the last pull that found no more messages, and when that
+    // pull was sent (unix ms); a message pulled from that cursor was written after then
+    pub(crate) drained: Mutex<HashMap<String, (String, u64)>>,
 }
 
 /// Counts a task as active until dropped, also when the task panics.

@@ -29,23 +29,42 @@ pub(crate) struct Wake {
     /// A pull without a callback (start-up, reconcile, poll): with a coordinator it pulls even
     /// when no mark is waiting.
     pub(crate) unprompted: bool,
+    /// When the earliest callback merged into this wake reached this instance (unix ms; 0: no
+    /// callback). A reply completed before then is taken to have reached WeCom before the
+    /// messages the callback announced (the reply budget, docs/architecture.md).
+    pub(crate) called_at_ms: u64,
+}
+
+impl Wake {
+    /// What woke the loop when nothing did (a coordinator's mark seen by polling, a retry).
+    pub(crate) fn none() -> Self {
+        Wake { token: String::new(), create_time: 0, unprompted: false, called_at_ms: 0 }
+    }
+
+    /// The earlier of two callbacks' arrival times, where 0 is none.
+    pub(crate) fn earliest_call(a: u64, b: u64) -> u64 {
+        match (a, b) {
+            (0, x) | (x, 0) => x,
+            (a, b) => a.min(b),
+        }
+    }
 }
 
 impl Inner {
     /// Wakes `open_kfid`'s pull loop, starting it if it is not running.
     pub(crate) fn schedule(self: &Arc<Self>, open_kfid: &str, token: &str, create_time: u64) -> Dispatch {
-        self.schedule_wake(open_kfid, token, create_time, false)
+        self.schedule_wake(open_kfid, token, create_time, false, true)
     }
 
     /// Wakes `open_kfid` for a pull that no callback asked for (start-up, reconcile, poll).
     pub(crate) fn schedule_unprompted(self: &Arc<Self>, open_kfid: &str) -> Dispatch {
-        self.schedule_wake(open_kfid, "", 0, true)
+        self.schedule_wake(open_kfid, "", 0, true, false)
     }
 
     /// Wakes `open_kfid` for a callback that could not be marked in the coordinator: pulls
     /// without waiting for a mark.
     pub(crate) fn schedule_unmarked(self: &Arc<Self>, open_kfid: &str, create_time: u64) -> Dispatch {
-        self.schedule_wake(open_kfid, "", create_time, true)
+        self.schedule_wake(open_kfid, "", create_time, true, true)
     }
 
     fn schedule_wake(
@@ -54,6 +73,9 @@ impl Inner {
         token: &str,
         create_time: u64,
         unprompted: bool,
+        // a callback arrived now (also one the coordinator could not record); the start-up,
+        // reconcile and poll pulls answer none
+        called: bool,
     ) -> Dispatch {
         let mut accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
         if self.closing.load(Ordering::SeqCst) {
@@ -72,7 +94,10 @@ impl Inner {
             _ => token.to_owned(),
         };
         let unprompted = unprompted || slot.pending.as_ref().is_some_and(|w| w.unprompted);
-        slot.pending = Some(Wake { token, create_time, unprompted });
+        let called_now = if called { crate::context::now_ms() } else { 0 };
+        let called_at_ms =
+            Wake::earliest_call(called_now, slot.pending.as_ref().map_or(0, |w| w.called_at_ms));
+        slot.pending = Some(Wake { token, create_time, unprompted, called_at_ms });
         if slot.running {
             slot.notify.notify_one();
             return Dispatch::Coalesced;

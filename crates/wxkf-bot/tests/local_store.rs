@@ -242,13 +242,13 @@ async fn the_budget_opens_renews_and_refuses_like_memory_budgets() {
     let dir = fresh_dir("budget");
     let store = LocalStore::open(&dir).unwrap();
     let t0 = now_secs() - 1000;
-    let now = t0 + 10;
+    let now = (t0 + 10) * 1000;
     let end = t0 + REPLY_WINDOW_SECS;
     // no customer message yet: nothing to take
     assert_eq!(store.take("wk", "wm", 1, now).await.unwrap(), Err(Budget::new(0, 0)));
     assert_eq!(store.get("wk", "wm", now).await.unwrap(), Budget::new(0, 0));
 
-    store.customer_spoke("wk", "wm", t0).await.unwrap();
+    store.customer_spoke("wk", "wm", t0, t0 * 1000).await.unwrap();
     assert_eq!(store.get("wk", "wm", now).await.unwrap(), Budget::new(REPLIES_PER_WINDOW, end));
     store.take("wk", "wm", 3, now).await.unwrap().unwrap();
     // too few left: nothing taken, the budget as it is
@@ -261,37 +261,49 @@ async fn the_budget_opens_renews_and_refuses_like_memory_budgets() {
     assert_eq!(store.get("wk", "other", now).await.unwrap(), Budget::new(0, 0));
 
     // the window closes 48 hours after the customer's message
-    assert_eq!(store.get("wk", "wm", end).await.unwrap(), Budget::new(0, end));
-    assert!(store.take("wk", "wm", 1, end).await.unwrap().is_err_and(|b| b.expires_at <= end));
+    assert_eq!(store.get("wk", "wm", end * 1000).await.unwrap(), Budget::new(0, end));
+    store.customer_spoke("wk", "closed", t0, t0 * 1000).await.unwrap();
+    assert!(store.take("wk", "closed", 1, end * 1000).await.unwrap().is_err_and(|b| b.expires_at <= end));
 
-    // a newer customer message renews it; an older one does not
-    store.customer_spoke("wk", "wm", t0 + 200).await.unwrap();
-    store.take("wk", "wm", 1, now).await.unwrap().unwrap();
-    store.customer_spoke("wk", "wm", t0 + 150).await.unwrap();
-    assert_eq!(store.get("wk", "wm", now).await.unwrap(), Budget::new(4, end + 200));
-    // five replies, then another customer message within the same second: five more
-    store.take("wk", "wm", 4, now).await.unwrap().unwrap();
-    store.customer_spoke("wk", "wm", t0 + 200).await.unwrap();
-    assert_eq!(store.get("wk", "wm", now).await.unwrap(), Budget::new(5, end + 200));
+    // the five sends reach WeCom; a newer customer message, pulled after they did, renews the
+    // five replies; an older one does not
+    store.sent("wk", "wm", 5, now + 1).await.unwrap();
+    store.customer_spoke("wk", "wm", t0 + 200, now + 2).await.unwrap();
+    store.take("wk", "wm", 1, now + 3).await.unwrap().unwrap();
+    store.customer_spoke("wk", "wm", t0 + 150, now + 4).await.unwrap();
+    assert_eq!(store.get("wk", "wm", now + 5).await.unwrap(), Budget::new(4, end + 200));
+    // sends that may have crossed the next message count against it: one went out after its
+    // since_ms, one is still in flight
+    store.sent("wk", "wm", 1, now + 6).await.unwrap();
+    store.take("wk", "wm", 1, now + 7).await.unwrap().unwrap();
+    store.customer_spoke("wk", "wm", t0 + 200, now + 5).await.unwrap();
+    assert_eq!(store.get("wk", "wm", now + 8).await.unwrap(), Budget::new(3, end + 200));
 
-    // give_back never goes above five; on a customer without a window it does nothing
-    store.take("wk", "wm", 2, now).await.unwrap().unwrap();
-    store.give_back("wk", "wm", 1).await.unwrap();
-    assert_eq!(store.get("wk", "wm", now).await.unwrap().remaining, 4);
+    // give_back returns what is in flight only; on a customer without a window it does nothing
     store.give_back("wk", "wm", u32::MAX).await.unwrap();
-    assert_eq!(store.get("wk", "wm", now).await.unwrap().remaining, 5);
+    assert_eq!(store.get("wk", "wm", now + 8).await.unwrap().remaining, 4);
     store.give_back("wk", "nobody", 3).await.unwrap();
     assert_eq!(store.get("wk", "nobody", now).await.unwrap(), Budget::new(0, 0));
 
     // send_time comes from the network: the largest one does not overflow
-    store.customer_spoke("wk", "far", u64::MAX).await.unwrap();
+    store.customer_spoke("wk", "far", u64::MAX, now).await.unwrap();
     assert_eq!(store.get("wk", "far", now).await.unwrap(), Budget::new(5, u64::MAX));
 
-    // budgets survive a reopen
-    store.take("wk", "wm", 1, now).await.unwrap().unwrap();
+    // `sent` is queued with the next commit, not waited for: a write after it sees it
+    store.take("wk", "wm", 1, now + 9).await.unwrap().unwrap();
+    store.sent("wk", "wm", 1, now + 10).await.unwrap();
+    store.customer_spoke("wk", "wm", t0 + 201, now + 11).await.unwrap();
+    assert_eq!(store.get("wk", "wm", now + 12).await.unwrap(), Budget::new(5, end + 201));
+
+    // budgets survive a reopen; a send in flight when the process died counts as completed at
+    // the reopen (whatever of it reached WeCom did so before), not as in flight for minutes
+    store.take("wk", "wm", 1, now + 13).await.unwrap().unwrap();
     drop(store);
+    let reopened_at = now_secs() * 1000;
     let store = LocalStore::open(&dir).unwrap();
-    assert_eq!(store.get("wk", "wm", now).await.unwrap(), Budget::new(4, end + 200));
+    assert_eq!(store.get("wk", "wm", now + 14).await.unwrap(), Budget::new(4, end + 201));
+    store.customer_spoke("wk", "wm", t0 + 202, reopened_at + 2_000).await.unwrap();
+    assert_eq!(store.get("wk", "wm", reopened_at + 3_000).await.unwrap(), Budget::new(5, end + 202));
     drop(store);
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -302,10 +314,14 @@ async fn closed_windows_are_swept() {
     let store = LocalStore::open(&dir).unwrap();
     let now = now_secs();
     // a window that closed long ago; the next commit removes it
-    store.customer_spoke("wk", "gone", now - REPLY_WINDOW_SECS - 10).await.unwrap();
-    store.customer_spoke("wk", "open", now).await.unwrap();
-    assert_eq!(store.get("wk", "gone", now).await.unwrap(), Budget::new(0, 0), "forgotten, not just closed");
-    assert_eq!(store.get("wk", "open", now).await.unwrap(), Budget::new(5, now + REPLY_WINDOW_SECS));
+    store.customer_spoke("wk", "gone", now - REPLY_WINDOW_SECS - 10, 0).await.unwrap();
+    store.customer_spoke("wk", "open", now, 0).await.unwrap();
+    assert_eq!(
+        store.get("wk", "gone", now * 1000).await.unwrap(),
+        Budget::new(0, 0),
+        "forgotten, not just closed"
+    );
+    assert_eq!(store.get("wk", "open", now * 1000).await.unwrap(), Budget::new(5, now + REPLY_WINDOW_SECS));
     drop(store);
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -314,10 +330,11 @@ async fn closed_windows_are_swept() {
 async fn concurrent_takes_never_both_get_the_last_send() {
     let dir = fresh_dir("take-race");
     let store = LocalStore::open(&dir).unwrap();
-    let now = now_secs();
+    let secs = now_secs();
+    let now = secs * 1000;
     for round in 0..5u64 {
         let customer = format!("wm{round}");
-        store.customer_spoke("wk", &customer, now).await.unwrap();
+        store.customer_spoke("wk", &customer, secs, 0).await.unwrap();
         // 20 takes of one send race for five sends
         let mut tasks = Vec::new();
         for _ in 0..20 {
@@ -334,8 +351,10 @@ async fn concurrent_takes_never_both_get_the_last_send() {
         assert_eq!(granted, REPLIES_PER_WINDOW, "round {round}");
         assert_eq!(store.get("wk", &customer, now).await.unwrap().remaining, 0);
 
-        // all or nothing: of two takes of three from five, exactly one succeeds
-        store.customer_spoke("wk", &customer, now).await.unwrap();
+        // all or nothing: of two takes of three from five, exactly one succeeds (the five went
+        // out before the customer's next message)
+        store.sent("wk", &customer, 5, now).await.unwrap();
+        store.customer_spoke("wk", &customer, secs, now + 1).await.unwrap();
         let (a, b) = tokio::join!(
             tokio::spawn({
                 let store = store.clone();

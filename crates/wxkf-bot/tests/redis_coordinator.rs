@@ -156,36 +156,52 @@ async fn budgets_are_shared_opened_by_customer_messages_and_never_overdrawn() {
     let Some((conn, prefix)) = redis("budget").await else { return };
     let a = RedisBudgets::from_connection(conn.clone()).with_prefix(&prefix);
     let b = RedisBudgets::connect(&url()).await.unwrap().with_prefix(&prefix);
-    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
-    let window = now + REPLY_WINDOW_SECS;
+    let secs = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+    let now = secs * 1000;
+    let window = secs + REPLY_WINDOW_SECS;
 
     // no customer message yet: the window is closed
     assert_eq!(a.get("wk1", "wm1", now).await.unwrap(), Budget::new(0, 0));
     assert_eq!(a.take("wk1", "wm1", 1, now).await.unwrap(), Err(Budget::new(0, 0)));
 
     // instance a pulls the customer's message; instance b sends: one budget
-    a.customer_spoke("wk1", "wm1", now).await.unwrap();
+    a.customer_spoke("wk1", "wm1", secs, now).await.unwrap();
     assert_eq!(b.get("wk1", "wm1", now).await.unwrap(), Budget::new(5, window));
     assert_eq!(b.take("wk1", "wm1", 3, now).await.unwrap(), Ok(()));
     assert_eq!(a.take("wk1", "wm1", 3, now).await.unwrap(), Err(Budget::new(2, window)), "nothing taken");
     assert_eq!(a.take("wk1", "wm1", 2, now).await.unwrap(), Ok(()));
     assert_eq!(b.get("wk1", "wm1", now).await.unwrap().remaining, 0);
-    // a failed send gives back, never above five
+    // a failed send gives back what is in flight, nothing more
     b.give_back("wk1", "wm1", 1).await.unwrap();
     assert_eq!(a.get("wk1", "wm1", now).await.unwrap().remaining, 1);
     b.give_back("wk1", "wm1", 9).await.unwrap();
     assert_eq!(a.get("wk1", "wm1", now).await.unwrap().remaining, 5);
 
-    // a new message in the same second renews it; an older one does not
-    a.take("wk1", "wm1", 5, now).await.unwrap().unwrap();
-    b.customer_spoke("wk1", "wm1", now).await.unwrap();
-    assert_eq!(a.get("wk1", "wm1", now).await.unwrap().remaining, 5);
-    a.take("wk1", "wm1", 4, now).await.unwrap().unwrap();
-    b.customer_spoke("wk1", "wm1", now - 10).await.unwrap();
-    assert_eq!(a.get("wk1", "wm1", now).await.unwrap(), Budget::new(1, window));
+    // five go out; a new message in the same second, pulled after they did, renews the five
+    a.take("wk1", "wm1", 5, now + 1).await.unwrap().unwrap();
+    b.sent("wk1", "wm1", 5, now + 2).await.unwrap();
+    b.customer_spoke("wk1", "wm1", secs, now + 3).await.unwrap();
+    assert_eq!(a.get("wk1", "wm1", now + 4).await.unwrap().remaining, 5);
+    // four go out; one of them, and one still in flight, may have crossed the next message
+    a.take("wk1", "wm1", 4, now + 5).await.unwrap().unwrap();
+    a.sent("wk1", "wm1", 3, now + 6).await.unwrap();
+    a.sent("wk1", "wm1", 1, now + 8).await.unwrap();
+    a.take("wk1", "wm1", 1, now + 9).await.unwrap().unwrap();
+    b.customer_spoke("wk1", "wm1", secs, now + 7).await.unwrap();
+    assert_eq!(a.get("wk1", "wm1", now + 10).await.unwrap(), Budget::new(3, window));
+    // an older message changes nothing
+    b.customer_spoke("wk1", "wm1", secs - 10, now + 10).await.unwrap();
+    assert_eq!(a.get("wk1", "wm1", now + 10).await.unwrap(), Budget::new(3, window));
+    // a send in flight for over five minutes (its instance died) counts as completed then
+    let stale = now + 9 + 5 * 60 * 1000;
+    b.customer_spoke("wk1", "wm1", secs + 1, stale - 1).await.unwrap();
+    assert_eq!(a.get("wk1", "wm1", stale).await.unwrap(), Budget::new(4, window + 1));
+    b.customer_spoke("wk1", "wm1", secs + 2, stale + 1).await.unwrap();
+    assert_eq!(a.get("wk1", "wm1", stale + 2).await.unwrap(), Budget::new(5, window + 2));
     // past the window: closed, whatever is left
-    assert_eq!(a.take("wk1", "wm1", 1, window).await.unwrap(), Err(Budget::new(1, window)));
-    assert_eq!(a.get("wk1", "wm1", window).await.unwrap().remaining, 0);
+    let end = (window + 2) * 1000;
+    assert_eq!(a.take("wk1", "wm1", 1, end).await.unwrap(), Err(Budget::new(0, window + 2)));
+    assert_eq!(a.get("wk1", "wm1", end).await.unwrap().remaining, 0);
     // other customers and accounts are apart
     assert_eq!(a.get("wk1", "wm2", now).await.unwrap(), Budget::new(0, 0));
     assert_eq!(a.get("wk2", "wm1", now).await.unwrap(), Budget::new(0, 0));
@@ -194,9 +210,10 @@ async fn budgets_are_shared_opened_by_customer_messages_and_never_overdrawn() {
 #[tokio::test]
 async fn concurrent_takes_never_hand_out_more_than_five() {
     let Some((conn, prefix)) = redis("budget_race").await else { return };
-    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+    let secs = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+    let now = secs * 1000;
     let store = RedisBudgets::from_connection(conn).with_prefix(&prefix);
-    store.customer_spoke("wk1", "wm1", now).await.unwrap();
+    store.customer_spoke("wk1", "wm1", secs, now).await.unwrap();
     let takes: Vec<_> = (0..20)
         .map(|_| {
             let store = store.clone();
@@ -215,12 +232,12 @@ async fn a_budget_key_expires_with_its_window() {
     let Some((mut conn, prefix)) = redis("budget_ttl").await else { return };
     let store = RedisBudgets::from_connection(conn.clone()).with_prefix(&prefix);
     let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
-    store.customer_spoke("wk1", "wm1", now).await.unwrap();
+    store.customer_spoke("wk1", "wm1", now, now * 1000).await.unwrap();
     let ttl: i64 = conn.ttl(format!("{prefix}budget:wk1:wm1")).await.unwrap();
     let window = i64::try_from(REPLY_WINDOW_SECS).unwrap();
     assert!(ttl > window - 10 && ttl <= window, "ttl {ttl}");
     // a message older than the window opens nothing and leaves no key
-    store.customer_spoke("wk1", "wm-old", now - REPLY_WINDOW_SECS - 5).await.unwrap();
+    store.customer_spoke("wk1", "wm-old", now - REPLY_WINDOW_SECS - 5, 0).await.unwrap();
     let exists: bool = conn.exists(format!("{prefix}budget:wk1:wm-old")).await.unwrap();
     assert!(!exists);
 }
