@@ -37,6 +37,15 @@ fn app(config: CallbackConfig) -> (Router, Seen) {
     (callback_router(config, move |cb: Callback| sink.lock().unwrap().push(cb)), seen)
 }
 
+/// The tests of this file run one at a time. Two of them read the log through a subscriber set
+/// for their thread, and tracing caches per call site whether anyone listens: a test on another
+/// thread reaching the same call site at the wrong moment could cache "no one" (seen once on a
+/// loaded machine: the log test then saw no line at all).
+async fn alone() -> tokio::sync::MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    ONE_AT_A_TIME.lock().await
+}
+
 async fn call(app: &Router, method: &str, uri: &str, body: impl Into<Body>) -> (StatusCode, String) {
     let req = Request::builder().method(method).uri(uri).body(body.into()).unwrap();
     let resp = app.clone().oneshot(req).await.unwrap();
@@ -65,6 +74,7 @@ const KF_EVENT: &str = "<xml><ToUserName><![CDATA[wx5823bf96d3bd56c7]]></ToUserN
 
 #[tokio::test]
 async fn url_verification_answers_the_official_echo_as_plain_text() {
+    let _alone = alone().await;
     let (app, seen) = app(CallbackConfig::new(crypto()));
     for v in vectors()["url_verification"].as_array().unwrap() {
         let uri = format!("/wxkf/callback?{}", v["query"].as_str().unwrap());
@@ -80,6 +90,7 @@ async fn url_verification_answers_the_official_echo_as_plain_text() {
 
 #[tokio::test]
 async fn official_xml_and_json_envelopes_are_decrypted_and_handed_on_as_other_events() {
+    let _alone = alone().await;
     let (app, seen) = app(CallbackConfig::new(crypto()));
     let v = vectors();
     let messages = v["messages"].as_array().unwrap();
@@ -108,6 +119,7 @@ async fn official_xml_and_json_envelopes_are_decrypted_and_handed_on_as_other_ev
 
 #[tokio::test]
 async fn kf_msg_or_event_is_parsed() {
+    let _alone = alone().await;
     let c = crypto();
     let (app, seen) = app(CallbackConfig::new(c.clone()));
     let (uri, body) = signed_post(&c, &c, KF_EVENT, "1409659813");
@@ -119,6 +131,7 @@ async fn kf_msg_or_event_is_parsed() {
 
 #[tokio::test]
 async fn every_bad_input_gets_its_4xx_and_reaches_no_handler() {
+    let _alone = alone().await;
     let c = crypto();
     let v = vectors();
     let (app, seen) = app(CallbackConfig::new(c.clone()).with_body_limit(4096));
@@ -280,6 +293,7 @@ async fn every_bad_input_gets_its_4xx_and_reaches_no_handler() {
 
 #[tokio::test]
 async fn replay_window_rejects_old_timestamps_and_accepts_fresh_ones() {
+    let _alone = alone().await;
     let c = crypto();
     let (app, seen) = app(CallbackConfig::new(c.clone()).with_replay_window(Duration::from_secs(300)));
     let (old_uri, old_body) = signed_post(&c, &c, KF_EVENT, "1409659813");
@@ -298,6 +312,7 @@ async fn replay_window_rejects_old_timestamps_and_accepts_fresh_ones() {
 
 #[tokio::test]
 async fn composes_with_user_state_routes_layers_and_a_custom_path() {
+    let _alone = alone().await;
     #[derive(Clone)]
     struct AppState {
         greeting: &'static str,
@@ -367,8 +382,10 @@ impl Lines {
 
 #[tokio::test]
 async fn a_flood_of_bad_callbacks_logs_a_few_lines_and_every_one_still_gets_its_4xx() {
+    let _alone = alone().await;
     let lines = Lines::default();
     let _guard = tracing::subscriber::set_default(lines.clone());
+    tracing::callsite::rebuild_interest_cache();
     let c = crypto();
     let (app, seen) = app(CallbackConfig::new(c.clone()).with_rejection_log(3, Duration::from_secs(3600)));
     let m = &vectors()["messages"][0];
@@ -395,8 +412,10 @@ async fn a_flood_of_bad_callbacks_logs_a_few_lines_and_every_one_still_gets_its_
 
 #[tokio::test]
 async fn the_count_of_unlogged_rejections_follows_when_the_interval_ends() {
+    let _alone = alone().await;
     let lines = Lines::default();
     let _guard = tracing::subscriber::set_default(lines.clone());
+    tracing::callsite::rebuild_interest_cache();
     // A zero interval ends at every request: each rejection closes the window before it, so with
     // no lines allowed every request after the first reports the one rejection before it.
     let (app, _) = app(CallbackConfig::new(crypto()).with_rejection_log(0, Duration::ZERO));

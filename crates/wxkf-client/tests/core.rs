@@ -410,6 +410,9 @@ async fn secrets_never_appear_in_debug_errors_or_logs() {
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // tracing caches per call site whether anyone listens; another test's thread may have
+    // reached the client's call sites first, with no subscriber of its own
+    tracing::callsite::rebuild_interest_cache();
 
     let server = server().await;
     let secret = secret_for(&server);
