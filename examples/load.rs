@@ -9,6 +9,11 @@
 //! cargo run --release --example load -- memory       # the bot in its own process, 10 rounds, RSS
 //! ```
 //!
+//! `memory` prints, after each round, the bot process's resident set (RSS) and its live heap: the
+//! bytes allocated and not yet freed, counted by this example's global allocator (`cap`, one
+//! atomic add per allocation). A live heap that stays level while RSS creeps up is freed memory
+//! the system allocator keeps, not memory the bot holds.
+//!
 //! `memory` takes `--rounds=N` (default 10) and `--dedupe-capacity=N` (the memory store's
 //! `BotConfig::dedupe_capacity`, default 200 000: set it below the messages of the run to see the
 //! memory of everything but the remembered msgids); `WXKF_LOAD_WRAP=heaptrack` runs the bot
@@ -29,6 +34,10 @@ use wxkf_axum::bot::{BotConfig, HandlerError, ReplyContext, handler_fn};
 use wxkf_types::message::Message;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// The system allocator, counting the bytes allocated and not yet freed (the live heap).
+#[global_allocator]
+static ALLOCATOR: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, usize::MAX);
 
 #[tokio::main]
 async fn main() -> Res<()> {
@@ -177,6 +186,18 @@ async fn memory(
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss = || load::rss_kib_of(&pid).unwrap_or(0);
     println!("memory: bot process {pid}, RSS after start: {} KiB", rss());
+    let mut to_child = child.stdin.take().ok_or("no child stdin")?;
+    // the bot process's live heap: it answers `heap` on its stdin with a line `HEAP <KiB>`
+    let mut live_heap = move || -> Res<String> {
+        use std::io::Write;
+        writeln!(to_child, "heap")?;
+        loop {
+            let line = lines.next().ok_or("the bot process ended")??;
+            if let Some(kib) = line.strip_prefix("HEAP ") {
+                return Ok(kib.trim().to_owned());
+            }
+        }
+    };
     let n = customers * per_customer;
     let started = Instant::now();
     for r in 1..=rounds {
@@ -185,16 +206,19 @@ async fn memory(
             .ok_or("not every message was answered")?;
         // let the bot's last cursor save and dedupe write land before reading its RSS
         tokio::time::sleep(Duration::from_millis(300)).await;
+        let resident = rss();
+        let heap = live_heap()?;
+        // mostly the keep-alive connections of the simulator's callback client (Linux only)
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count);
         println!(
-            "memory: round {r:2}: {n} messages in {:.2} s ({:.0}/s), {} answered so far, bot RSS {} KiB",
+            "memory: round {r:2}: {n} messages in {:.2} s ({:.0}/s), {} answered so far, bot RSS {resident} KiB, live heap {heap} KiB, open files {fds}",
             took.as_secs_f64(),
             n as f64 / took.as_secs_f64(),
             n * r,
-            rss()
         );
     }
     println!("memory: {} messages in {:.1} s", n * rounds, started.elapsed().as_secs_f64());
-    drop(child.stdin.take()); // the child shuts down when its stdin closes
+    drop(live_heap); // the child shuts down when its stdin closes
     let _ = child.wait();
     sim.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
@@ -222,11 +246,14 @@ async fn serve_bot() -> Res<()> {
     };
     let (bot, url) = load::serve_bot(load::echo(), &creds, &store, config).await;
     println!("{url}");
-    // until the parent closes stdin
+    // answers the parent's `heap` questions until it closes stdin
     tokio::task::spawn_blocking(|| {
-        let mut sink = String::new();
-        while std::io::stdin().read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
-            sink.clear();
+        let mut line = String::new();
+        while std::io::stdin().read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+            if line.trim() == "heap" {
+                println!("HEAP {}", ALLOCATOR.allocated() / 1024);
+            }
+            line.clear();
         }
     })
     .await?;
