@@ -433,3 +433,59 @@ async fn a_customer_who_writes_right_after_the_replies_gets_all_five_again() {
     bot.stop().await;
     sim.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reply_whose_answer_was_lost_counts_once() {
+    let _alone = alone().await;
+    let sim = sim().await;
+    let outcomes = Outcomes::default();
+    let handler = {
+        let outcomes = Arc::clone(&outcomes);
+        handler_fn(move |ctx: ReplyContext, _msg: Message| {
+            let outcomes = Arc::clone(&outcomes);
+            async move {
+                // the first time, WeCom stores "a" and the answer is lost: the handler fails and
+                // runs again, and WeCom refuses the repeated msgid (already sent)
+                ctx.reply_text("a").await?;
+                for i in 0..5 {
+                    let out = ctx.reply_text(&format!("more {i}")).await;
+                    outcomes.lock().unwrap().push(out.map(drop).map_err(|e| e.to_string()));
+                }
+                Ok::<(), HandlerError>(())
+            }
+        })
+    };
+    let (corp, secret, base) = (sim.corp_id(), sim.secret(), sim.base_url());
+    let bot = support::serve(&sim, move |_| {
+        // no retry inside the client: the lost answer reaches the handler as a transport error
+        let client = wxkf_client::Client::builder(corp, secret)
+            .base_url(base)
+            .retry_policy(wxkf_client::RetryPolicy::none())
+            .build()
+            .unwrap();
+        let config = BotConfig::default().with_retries(1, Duration::from_millis(50));
+        Bot::builder(client, handler).memory_store().config(config).build().unwrap()
+    })
+    .await;
+    support::after_startup_pull(&sim, &bot).await;
+    sim.inject(
+        wxkf_sim::FaultRule::new(wxkf_sim::Fault::AfterHandle(wxkf_sim::LostAnswer::Reset))
+            .path("/cgi-bin/kf/send_msg")
+            .nth(1),
+    );
+    let a = sim.customer(KF, "wmLOST");
+    a.say("go");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while outcomes.lock().unwrap().len() < 5 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let outcomes = outcomes.lock().unwrap().clone();
+    // "a" reached WeCom once and counts once: four more fit, the fifth is refused locally
+    assert!(outcomes[..4].iter().all(Result::is_ok) && outcomes[4].is_err(), "{outcomes:?}");
+    let texts: Vec<_> = a.replies().iter().filter_map(|r| r.text().map(str::to_owned)).collect();
+    assert_eq!(texts, ["a", "more 0", "more 1", "more 2", "more 3"]);
+    assert_eq!(answered_95001(&sim), 0, "send_msg answered 95001");
+    assert_eq!(wecom_still_allows(&sim, "wmLOST").await, 0);
+    bot.stop().await;
+    sim.shutdown();
+}
