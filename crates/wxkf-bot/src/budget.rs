@@ -75,9 +75,9 @@ impl Ledger {
 
     /// Sends in flight longer than [`IN_FLIGHT_LIMIT_MS`] count as completed at that limit.
     fn settle(&mut self, now_ms: u64) {
-        let (stale, flying): (Vec<u64>, Vec<u64>) =
-            self.flying.iter().partition(|&&t| t.saturating_add(IN_FLIGHT_LIMIT_MS) <= now_ms);
-        if !stale.is_empty() {
+        let stale = |t: &u64| t.saturating_add(IN_FLIGHT_LIMIT_MS) <= now_ms;
+        if self.flying.iter().any(stale) {
+            let (stale, flying): (Vec<u64>, Vec<u64>) = self.flying.iter().partition(|t| stale(t));
             self.flying = flying;
             self.record_done(stale.into_iter().map(|t| t + IN_FLIGHT_LIMIT_MS));
         }
@@ -92,19 +92,28 @@ impl Ledger {
         }
     }
 
-    /// Sends that count against the latest message: in flight, or completed since `since_ms`.
-    fn used(&self) -> u32 {
+    /// Sends that count against the latest message at `now_ms`: in flight, or completed since
+    /// `since_ms` (a send in flight too long counts as completed at the limit; see [`settle`]).
+    ///
+    /// [`settle`]: Self::settle
+    fn used(&self, now_ms: u64) -> u32 {
+        let flying = self
+            .flying
+            .iter()
+            .filter(|&&t| {
+                let limit = t.saturating_add(IN_FLIGHT_LIMIT_MS);
+                limit > now_ms || limit >= self.since_ms
+            })
+            .count();
         let done = self.done.iter().filter(|&&d| d >= self.since_ms).count();
-        u32::try_from(self.flying.len() + done).unwrap_or(u32::MAX)
+        u32::try_from(flying + done).unwrap_or(u32::MAX)
     }
 
     /// The budget at `now_ms`.
     pub(crate) fn budget(&self, now_ms: u64) -> Budget {
-        let mut settled = self.clone();
-        settled.settle(now_ms);
         let expires_at = self.expires_at();
         let open = expires_at.saturating_mul(1000) > now_ms;
-        let remaining = if open { REPLIES_PER_WINDOW.saturating_sub(settled.used()) } else { 0 };
+        let remaining = if open { REPLIES_PER_WINDOW.saturating_sub(self.used(now_ms)) } else { 0 };
         Budget { remaining, expires_at }
     }
 
