@@ -359,7 +359,7 @@ fn from_table<T: serde::de::DeserializeOwned>(value: toml::Table, prefix: &str) 
             (false, "." | "") => prefix.to_owned(),
             (false, p) => format!("{prefix}.{p}"),
         };
-        classify(if path == "." { "" } else { &path }, &e.into_inner().to_string())
+        classify(if path == "." { "" } else { &path }, e.into_inner().message().trim())
     })
 }
 
