@@ -149,6 +149,10 @@ pub struct ServerConfig {
     /// Redis shared by several instances instead of `data_dir`.
     #[serde(default)]
     pub redis_url: Option<SecretRef>,
+    /// The prefix of every Redis key of this gateway (default `wxkf-gateway:`): instances with
+    /// the same `redis_url` and prefix work as one.
+    #[serde(default = "default_redis_prefix")]
+    pub redis_prefix: String,
     /// The gateway's address as the backend reaches it, for `media_url` (default
     /// `http://` + `listen`, with `127.0.0.1` for an unspecified address).
     #[serde(default)]
@@ -160,6 +164,10 @@ pub struct ServerConfig {
 
 fn default_callback_path() -> String {
     wxkf_axum::DEFAULT_PATH.to_owned()
+}
+
+fn default_redis_prefix() -> String {
+    "wxkf-gateway:".to_owned()
 }
 
 fn default_shutdown_grace() -> u64 {

@@ -73,6 +73,14 @@ pub enum GatewayError {
     /// Redis (`server.redis_url`) did not answer.
     #[error("server.redis_url: {0}; check that Redis runs and the URL is right")]
     Redis(#[from] redis::RedisError),
+    /// Redis (`server.redis_url`) did not answer at start.
+    #[error(
+        "server.redis_url: Redis did not answer within {secs} s; check that it runs and the URL is right"
+    )]
+    RedisTimeout {
+        /// The wait.
+        secs: u64,
+    },
     /// Listening or the gateway's own store failed.
     #[error("{what}: {source}")]
     Io {
@@ -186,6 +194,9 @@ impl std::fmt::Debug for Gateway {
     }
 }
 
+/// How long the gateway waits for Redis at start.
+const REDIS_CONNECT: Duration = Duration::from_secs(10);
+
 /// The runtime settings the config file asks for.
 fn bot_config(config: &Config) -> BotConfig {
     let c = &config.conversation;
@@ -248,8 +259,11 @@ impl Gateway {
         let (state, redis) = match (&config.server.data_dir, &config.server.redis_url) {
             (_, Some(url)) => {
                 let url = url.resolve("server.redis_url")?;
-                let conn = redis::aio::ConnectionManager::new(redis::Client::open(url.expose())?).await?;
-                (StateStore::Redis(conn.clone()), Some(conn))
+                let client = redis::Client::open(url.expose())?;
+                let conn = tokio::time::timeout(REDIS_CONNECT, redis::aio::ConnectionManager::new(client))
+                    .await
+                    .map_err(|_| GatewayError::RedisTimeout { secs: REDIS_CONNECT.as_secs() })??;
+                (StateStore::Redis(conn.clone(), config.server.redis_prefix.clone()), Some(conn))
             }
             (Some(dir), None) => (
                 StateStore::open_local(dir).map_err(|source| GatewayError::Io {
@@ -285,7 +299,7 @@ impl Gateway {
         let handler = GatewayHandler { shared: Arc::clone(&shared) };
         let mut builder = Bot::builder(client, handler).config(bot_config(&shared.config));
         builder = match (redis, &shared.config.server.data_dir) {
-            (Some(conn), _) => builder.redis(conn, "wxkf-gateway:bot:"),
+            (Some(conn), _) => builder.redis(conn, &format!("{}bot:", shared.config.server.redis_prefix)),
             (None, Some(dir)) => builder.data_dir(dir),
             (None, None) => unreachable!("Config::parse requires data_dir or redis_url"),
         };

@@ -1,6 +1,6 @@
 //! Durable per-customer state of the backends: the chat history of `openai` backends and the
 //! `conversation_id` of `dify` backends. In `data_dir/wxkf-gateway.redb` (beside the runtime's
-//! `wxkf-bot.redb`) for one instance, or in Redis under `wxkf-gateway:` with `redis_url`.
+//! `wxkf-bot.redb`) for one instance, or in Redis under `server.redis_prefix` with `redis_url`.
 
 use std::io;
 use std::path::Path;
@@ -41,15 +41,15 @@ impl ChatMessage {
 pub enum StateStore {
     /// The redb file of one instance.
     Local(Arc<Database>),
-    /// Redis, shared by every instance.
-    Redis(redis::aio::ConnectionManager),
+    /// Redis, shared by every instance, with the key prefix.
+    Redis(redis::aio::ConnectionManager, String),
 }
 
 impl std::fmt::Debug for StateStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StateStore::Local(_) => f.write_str("StateStore::Local"),
-            StateStore::Redis(_) => f.write_str("StateStore::Redis"),
+            StateStore::Redis(..) => f.write_str("StateStore::Redis"),
         }
     }
 }
@@ -73,8 +73,8 @@ impl StateStore {
         Ok(StateStore::Local(Arc::new(db)))
     }
 
-    fn redis_key(kind: &str, key: (&str, &str, &str)) -> String {
-        format!("wxkf-gateway:{kind}:{}:{}:{}", key.0, key.1, key.2)
+    fn redis_key(prefix: &str, kind: &str, key: (&str, &str, &str)) -> String {
+        format!("{prefix}{kind}:{}:{}:{}", key.0, key.1, key.2)
     }
 
     async fn get(
@@ -98,10 +98,10 @@ impl StateStore {
                 .await
                 .map_err(|e| other("read task", e))?
             }
-            StateStore::Redis(conn) => {
+            StateStore::Redis(conn, prefix) => {
                 let mut conn = conn.clone();
                 redis::cmd("GET")
-                    .arg(Self::redis_key(kind, key))
+                    .arg(Self::redis_key(prefix, kind, key))
                     .query_async::<Option<String>>(&mut conn)
                     .await
                     .map_err(|e| other("redis GET", e))
@@ -132,10 +132,10 @@ impl StateStore {
                 .await
                 .map_err(|e| other("write task", e))?
             }
-            StateStore::Redis(conn) => {
+            StateStore::Redis(conn, prefix) => {
                 let mut conn = conn.clone();
                 redis::cmd("SET")
-                    .arg(Self::redis_key(kind, key))
+                    .arg(Self::redis_key(prefix, kind, key))
                     .arg(value)
                     .arg("EX")
                     .arg(REDIS_TTL_SECS)
@@ -191,7 +191,7 @@ impl StateStore {
     pub async fn ping(&self) -> io::Result<()> {
         match self {
             StateStore::Local(_) => self.get(HISTORY, "history", ("", "", "")).await.map(|_| ()),
-            StateStore::Redis(conn) => {
+            StateStore::Redis(conn, _) => {
                 let mut conn = conn.clone();
                 redis::cmd("PING")
                     .query_async::<String>(&mut conn)
