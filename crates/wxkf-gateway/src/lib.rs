@@ -114,6 +114,11 @@ impl Shared {
         format!("{base}/v1/media/{id}")
     }
 
+    /// This instance's `POST /v1/replies` URL (`X-Wxkf-Reply-To`).
+    pub(crate) fn replies_url(&self) -> String {
+        format!("{}/v1/replies", self.public_url.get().map(String::as_str).unwrap_or(""))
+    }
+
     fn backend_for(&self, open_kfid: &str) -> Option<&Arc<dyn Backend>> {
         self.config.route(open_kfid).and_then(|name| self.backends.get(name))
     }

@@ -105,6 +105,7 @@ async fn a_202_and_a_later_v1_replies_reach_the_customer_and_a_wrong_bearer_gets
     let d = hook.wait_for_turns(1, WAIT).await;
     assert_eq!(d.len(), 1);
     let id = d[0].delivery.clone();
+    assert_eq!(d[0].reply_to, format!("{}/v1/replies", gw.url), "the instance that waits for the replies");
     let body = json!({"id": id, "replies": [{"type": "text", "text": "订单已发货"}, {"type": "text", "text": "明天到"}], "action": null});
 
     let (status, _) = gw.post_replies("wrong-token", &body).await;

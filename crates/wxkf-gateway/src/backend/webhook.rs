@@ -140,6 +140,8 @@ impl Webhook {
             .timeout(self.timeout)
             .header("Content-Type", "application/json")
             .header("X-Wxkf-Delivery", id)
+            // the instance that waits for this delivery's POST /v1/replies (several instances)
+            .header("X-Wxkf-Reply-To", shared.replies_url())
             .header("X-Wxkf-Timestamp", timestamp.to_string())
             .header(
                 "X-Wxkf-Signature",
@@ -245,6 +247,58 @@ fn message_json(shared: &Shared, msg: &Message) -> Value {
     m
 }
 
+impl Webhook {
+    /// After a 202: waits for the `POST /v1/replies` of this delivery, sends its replies, and
+    /// tells the request what became of them.
+    async fn await_replies(
+        &self,
+        shared: &Shared,
+        ctx: &ReplyContext,
+        mut registration: crate::delivery::Registration<'_>,
+        id: String,
+    ) -> Result<(), HandlerError> {
+        let deadline = tokio::time::Instant::now() + self.reply_timeout;
+        let job = match tokio::time::timeout_at(deadline, registration.jobs.recv()).await {
+            Ok(Some(job)) => job,
+            Ok(None) | Err(_) => {
+                if let Ok(Some(state)) = ctx.session_state().await
+                    && !state.can_send_msg()
+                {
+                    // a servicer took the chat meanwhile: nothing more to say
+                    return Ok(());
+                }
+                return Err(WebhookError::NoReply {
+                    backend: self.name.clone(),
+                    id,
+                    secs: self.reply_timeout.as_secs(),
+                    source: not_retried(),
+                }
+                .into());
+            }
+        };
+        if let Ok(Some(state)) = ctx.session_state().await
+            && !state.can_send_msg()
+        {
+            let _ = job.done.send(ReplyOutcome::SessionLeftBot);
+            return Ok(());
+        }
+        match apply(shared, ctx, &job.answer).await {
+            Ok(sent) => {
+                let _ = job.done.send(ReplyOutcome::Sent { sent: sent.sent, cut: sent.cut });
+                Ok(())
+            }
+            Err(e) if is_session_left(e.as_ref()) => {
+                let _ = job.done.send(ReplyOutcome::SessionLeftBot);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = job.done.send(ReplyOutcome::Failed(crate::chain(e.as_ref())));
+                Err(e)
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl Backend for Webhook {
     async fn turn(&self, shared: &Shared, ctx: &ReplyContext, turn: &Turn) -> Result<(), HandlerError> {
@@ -259,52 +313,10 @@ impl Backend for Webhook {
             "messages": turn.messages().iter().map(|m| message_json(shared, m)).collect::<Vec<_>>(),
         });
         // registered before the POST: a /v1/replies may come right after the 202
-        let mut registration = shared.pending.register(&id);
+        let registration = shared.pending.register(&id);
         let answer = match self.post(shared, "turn", &id, &body).await? {
             Answered::Now(answer) => answer,
-            Answered::Later => {
-                let deadline = tokio::time::Instant::now() + self.reply_timeout;
-                loop {
-                    let job = match tokio::time::timeout_at(deadline, registration.jobs.recv()).await {
-                        Ok(Some(job)) => job,
-                        Ok(None) | Err(_) => {
-                            if let Ok(Some(state)) = ctx.session_state().await
-                                && !state.can_send_msg()
-                            {
-                                // a servicer took the chat meanwhile: nothing more to say
-                                return Ok(());
-                            }
-                            return Err(WebhookError::NoReply {
-                                backend: self.name.clone(),
-                                id,
-                                secs: self.reply_timeout.as_secs(),
-                                source: not_retried(),
-                            }
-                            .into());
-                        }
-                    };
-                    if let Ok(Some(state)) = ctx.session_state().await
-                        && !state.can_send_msg()
-                    {
-                        let _ = job.done.send(ReplyOutcome::SessionLeftBot);
-                        return Ok(());
-                    }
-                    match apply(shared, ctx, &job.answer).await {
-                        Ok(sent) => {
-                            let _ = job.done.send(ReplyOutcome::Sent { sent: sent.sent, cut: sent.cut });
-                            return Ok(());
-                        }
-                        Err(e) if is_session_left(e.as_ref()) => {
-                            let _ = job.done.send(ReplyOutcome::SessionLeftBot);
-                            return Ok(());
-                        }
-                        Err(e) => {
-                            let _ = job.done.send(ReplyOutcome::Failed(crate::chain(e.as_ref())));
-                            return Err(e);
-                        }
-                    }
-                }
-            }
+            Answered::Later => return self.await_replies(shared, ctx, registration, id).await,
         };
         drop(registration);
         apply(shared, ctx, &answer).await?;

@@ -228,6 +228,7 @@ pub struct Delivery {
     pub delivery: String,
     pub timestamp: String,
     pub signature: String,
+    pub reply_to: String,
     pub body: String,
     pub json: Value,
 }
@@ -271,6 +272,7 @@ async fn receive(State(hook): State<Hook>, headers: HeaderMap, body: Bytes) -> R
             delivery: h("x-wxkf-delivery"),
             timestamp: h("x-wxkf-timestamp"),
             signature: h("x-wxkf-signature"),
+            reply_to: h("x-wxkf-reply-to"),
             body: text,
             json: json.clone(),
         });
