@@ -254,6 +254,9 @@ impl Delivery {
 /// What the scripted webhook answers to its `n`-th delivery (from 0): status, body, delay.
 pub type Script = Arc<dyn Fn(usize, &Value) -> (u16, String, Duration) + Send + Sync>;
 
+/// What the scripted webhook serves at `/files/{name}` (image and file replies download it).
+pub const FILE: &[u8] = b"\x89PNG\r\n\x1a\n a stand-in image of the webhook";
+
 /// A scripted webhook on loopback.
 #[derive(Clone)]
 pub struct Hook {
@@ -291,9 +294,17 @@ impl Hook {
         let addr = listener.local_addr().unwrap();
         let hook =
             Hook { url: format!("http://{addr}/kf"), deliveries: Arc::default(), script: Arc::new(script) };
-        let app = Router::new().route("/kf", post(receive)).with_state(hook.clone());
+        let app = Router::new()
+            .route("/kf", post(receive))
+            .route("/files/{name}", axum::routing::get(|| async { FILE.to_vec() }))
+            .with_state(hook.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         hook
+    }
+
+    /// The base URL of the webhook's server (`/files/...` is under it).
+    pub fn base(&self) -> String {
+        self.url.trim_end_matches("/kf").to_owned()
     }
 
     pub fn deliveries(&self) -> Vec<Delivery> {
