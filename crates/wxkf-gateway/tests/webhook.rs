@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
-use support::{API_TOKEN, HOOK_SECRET, Hook, World, text_answer, texts, webhook_backend};
+use support::{
+    API_TOKEN, HOOK_SECRET, Hook, World, text_answer, texts, webhook_backend, webhook_backend_with,
+};
 
 const KF: &str = "wkHOOK";
 const WAIT: Duration = Duration::from_secs(15);
@@ -119,6 +121,8 @@ async fn a_202_and_a_later_v1_replies_reach_the_customer_and_a_wrong_bearer_gets
     assert_eq!(r.status().as_u16(), 401, "no bearer at all");
     let (status, _) = gw.post_replies(API_TOKEN, &json!({"id": "dlv_unknown", "replies": []})).await;
     assert_eq!(status, 404);
+    let (status, _) = gw.post_replies(API_TOKEN, &json!({"replies": []})).await;
+    assert_eq!(status, 400, "a body without id");
     assert!(alice.replies().is_empty(), "nothing was sent for the refused requests");
 
     let (status, answer) = gw.post_replies(API_TOKEN, &body).await;
@@ -300,4 +304,71 @@ async fn a_hand_off_keyword_goes_to_the_pool_without_a_delivery() {
     assert!(replies[0].code.is_some());
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(hook.turns().is_empty());
+}
+
+/// While a turn waits for `/v1/replies`, the placeholder goes out after `placeholder_after_s`,
+/// and the late reply follows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_waiting_for_v1_replies_gets_the_placeholder_first() {
+    let world = World::new("placeholder", &[KF]).await;
+    let hook = Hook::start(|_, _| (202, String::new(), Duration::ZERO)).await;
+    let config = world.config(
+        "gateway.toml",
+        "",
+        &format!(
+            "[conversation]\nturn_quiet_ms = 200\nplaceholder_after_s = 1\nplaceholder_text = \"请稍候\"\n{}",
+            webhook_backend(&hook.url, 5)
+        ),
+    );
+    let gw = world.gateway(&config).await;
+    let alice = world.sim.customer(KF, "wmALICE");
+    alice.say("查物流");
+    let id = hook.wait_for_turns(1, WAIT).await[0].delivery.clone();
+    assert_eq!(texts(&alice.wait_for_replies(1, WAIT).await), ["请稍候"]);
+    let (status, answer) =
+        gw.post_replies(API_TOKEN, &json!({"id": id, "replies": [{"type": "text", "text": "在路上"}]})).await;
+    assert_eq!((status, answer), (200, json!({"sent": 1, "cut": false})));
+    assert_eq!(texts(&alice.wait_for_replies(2, WAIT).await), ["请稍候", "在路上"]);
+}
+
+/// A 202 without `/v1/replies` within `reply_timeout_s` dead-letters the turn, saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_202_without_v1_replies_in_time_is_dead_lettered() {
+    let world = World::new("noreply", &[KF]).await;
+    let hook = Hook::start(|_, _| (202, String::new(), Duration::ZERO)).await;
+    let config = world.config(
+        "gateway.toml",
+        "",
+        &format!("{}{}", conversation(""), webhook_backend_with(&hook.url, 5, 1)),
+    );
+    let gw = world.gateway(&config).await;
+    let alice = world.sim.customer(KF, "wmALICE");
+    alice.say("有人吗");
+    hook.wait_for_turns(1, WAIT).await;
+    let started = std::time::Instant::now();
+    while !gw.logged(&["dead-lettered", "sent no POST /v1/replies within 1 s"]) {
+        assert!(started.elapsed() < WAIT, "not dead-lettered: {:#?}", gw.lines.lock().unwrap());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(hook.deliveries().len(), 1, "not delivered again");
+    assert!(alice.replies().is_empty());
+}
+
+/// `/readyz` is 503 while `gettoken` fails (a wrong app secret), and `/healthz` still 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_is_503_while_gettoken_fails() {
+    let world = World::new("readyz", &[KF]).await;
+    let hook = Hook::start(|_, _| (200, "{}".to_owned(), Duration::ZERO)).await;
+    let config =
+        world.config("gateway.toml", "", &format!("{}{}", conversation(""), webhook_backend(&hook.url, 5)));
+    let mut env = world.env();
+    for (k, v) in &mut env {
+        if k == "T_WXKF_SECRET" {
+            *v = "a-wrong-secret".to_owned();
+        }
+    }
+    let gw = support::GatewayProcess::start(&config, &env).await;
+    assert_eq!(gw.get("/healthz").await, (200, "ok".to_owned()));
+    assert_eq!(gw.get("/readyz").await, (503, "not ready".to_owned()));
+    assert!(gw.logged(&["not ready", "gettoken"]));
 }

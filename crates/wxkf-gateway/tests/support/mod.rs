@@ -347,6 +347,11 @@ pub fn text_answer(text: &str, action: Option<&str>) -> String {
 
 /// The `[[routes]]` + `[backends.hook]` of a webhook at `url`.
 pub fn webhook_backend(url: &str, timeout_s: u64) -> String {
+    webhook_backend_with(url, timeout_s, 30)
+}
+
+/// [`webhook_backend`] with a `reply_timeout_s`.
+pub fn webhook_backend_with(url: &str, timeout_s: u64, reply_timeout_s: u64) -> String {
     format!(
         r#"
 [[routes]]
@@ -358,7 +363,7 @@ type = "webhook"
 url = "{url}"
 secret = "env:T_HOOK_SECRET"
 timeout_s = {timeout_s}
-reply_timeout_s = 30
+reply_timeout_s = {reply_timeout_s}
 "#
     )
 }
