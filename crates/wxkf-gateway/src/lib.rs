@@ -179,7 +179,9 @@ impl Handler for GatewayHandler {
         let backend = self.shared.config.route(kfid).unwrap_or("none");
         let kind = if msg.event().is_some() { "event" } else { "turn" };
         self.shared.metrics.delivery(backend, kind, Outcome::DeadLetter);
-        tracing::error!(open_kfid = kfid, backend, msgid = %msg.msgid, error = %chain(error.as_ref()), "gave up on a turn: dead-lettered");
+        // the delivery id in the error chain identifies the turn; no msgid or customer id above debug
+        tracing::debug!(msgid = %msg.msgid, "dead-lettered message");
+        tracing::error!(open_kfid = kfid, backend, error = %chain(error.as_ref()), "gave up on a turn: dead-lettered");
     }
 }
 
