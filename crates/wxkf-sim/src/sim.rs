@@ -2,15 +2,15 @@
 //! the bot sent.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::sync::{Notify, oneshot};
-use wxkf_crypto::CallbackCrypto;
 use wxkf_types::callback::CallbackEvent;
 
 use crate::fault::{self, FaultRule, Target};
+use crate::inner::{CallbackTarget, Inner};
 use crate::rules::{ExpiredSendAnswer, Rules, ServicerStatus, SessionClock, SyncPaging, TokenlessSyncLimit};
 use crate::state::{CallRecord, CallbackRecord, SentMessage, State};
 
@@ -221,7 +221,9 @@ impl SimBuilder {
             state.ensure_account(id, name);
         }
         let callback = match &self.callback {
-            Some((url, token, key)) => Some(CallbackTarget::new(url, token, key, &self.corp_id)?),
+            Some((url, token, key)) => {
+                Some(CallbackTarget::new(url, token, key, &self.corp_id).map_err(SimError::Crypto)?)
+            }
             None => None,
         };
         let http = reqwest::Client::builder().timeout(self.callback_timeout).build().unwrap_or_default();
@@ -247,38 +249,6 @@ impl SimBuilder {
             }
         });
         Ok(SimHandle { inner, addr, shutdown: Arc::new(Mutex::new(Some(tx))) })
-    }
-}
-
-#[derive(Debug, Clone)]
-struct CallbackTarget {
-    url: String,
-    crypto: CallbackCrypto,
-}
-
-impl CallbackTarget {
-    fn new(url: &str, token: &str, key: &str, corp_id: &str) -> Result<Self, SimError> {
-        let crypto = CallbackCrypto::new(token, key, corp_id).map_err(SimError::Crypto)?;
-        Ok(CallbackTarget { url: url.to_owned(), crypto })
-    }
-}
-
-#[derive(Debug)]
-pub(crate) struct Inner {
-    state: Mutex<State>,
-    pub(crate) changed: Notify,
-    callback: Mutex<Option<CallbackTarget>>,
-    http: reqwest::Client,
-    callback_attempts: u32,
-    retry_on_status: bool,
-    /// The runtime the simulator was started on: pushes are spawned there, so customers can be
-    /// scripted from any thread.
-    runtime: tokio::runtime::Handle,
-}
-
-impl Inner {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -314,7 +284,8 @@ impl SimHandle {
     /// Set (or replace) the callback URL, token and EncodingAESKey while running — e.g. once the
     /// bot's server has its port.
     pub fn set_callback(&self, url: &str, token: &str, encoding_aes_key: &str) -> Result<(), SimError> {
-        let target = CallbackTarget::new(url, token, encoding_aes_key, &self.corp_id())?;
+        let target =
+            CallbackTarget::new(url, token, encoding_aes_key, &self.corp_id()).map_err(SimError::Crypto)?;
         *self.inner.callback.lock().unwrap_or_else(|p| p.into_inner()) = Some(target);
         Ok(())
     }

@@ -129,11 +129,11 @@ pub struct CallRecord {
     /// The path, e.g. `/cgi-bin/kf/send_msg`.
     pub path: String,
     /// The errcode of the simulator's answer (0 on success; `None` for HTTP-level faults and raw
-    /// media bodies). With [`Fault::AfterHandle`](crate::Fault::AfterHandle) it is the errcode
+    /// media bodies). With [`Fault::AfterHandle`](crate::fault::Fault::AfterHandle) it is the errcode
     /// of the answer that was then lost.
     pub errcode: Option<i64>,
     /// Whether the answer was lost after the call was handled
-    /// ([`Fault::AfterHandle`](crate::Fault::AfterHandle)).
+    /// ([`Fault::AfterHandle`](crate::fault::Fault::AfterHandle)).
     pub answer_lost: bool,
 }
 
@@ -206,7 +206,7 @@ impl State {
         }
     }
 
-    /// Simulated unix seconds: the wall clock plus every [`advance`](crate::SimHandle::advance).
+    /// Simulated unix seconds: the wall clock plus every `SimHandle::advance`.
     pub(crate) fn now(&self) -> u64 {
         let wall = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         wall.saturating_add(self.offset.as_secs())
