@@ -428,6 +428,25 @@ impl SimHandle {
         self.inner.lock().sent.clone()
     }
 
+    /// How many messages were sent through `send_msg` / `send_msg_on_event` so far (clones
+    /// nothing).
+    pub fn sent_count(&self) -> usize {
+        self.inner.lock().sent.len()
+    }
+
+    /// What was sent from position `start` of [`sent`](Self::sent) on, in order: a caller that
+    /// remembers [`sent_count`](Self::sent_count) reads only what is new. Empty if `start` is past
+    /// the end.
+    pub fn sent_since(&self, start: usize) -> Vec<SentMessage> {
+        self.inner.lock().sent.get(start..).map(<[SentMessage]>::to_vec).unwrap_or_default()
+    }
+
+    /// What was sent to `external_userid` of `open_kfid`, in order (the same as
+    /// [`Customer::replies`]); costs what it returns, not the whole log.
+    pub fn sent_to(&self, open_kfid: &str, external_userid: &str) -> Vec<SentMessage> {
+        self.inner.lock().sent_to(open_kfid, external_userid)
+    }
+
     /// Every API call received, in order, with the errcode answered.
     pub fn calls(&self) -> Vec<CallRecord> {
         self.inner.lock().calls.clone()
@@ -650,23 +669,39 @@ impl Customer {
         self.sim.notify(&self.open_kfid);
     }
 
-    /// What the bot sent this customer, in order.
+    /// What the bot sent this customer, in order. Reads this customer's messages only (an index
+    /// by account and customer), not the whole log.
     pub fn replies(&self) -> Vec<SentMessage> {
-        self.sim
-            .sent()
-            .into_iter()
-            .filter(|s| s.touser == self.external_userid && s.open_kfid == self.open_kfid)
-            .collect()
+        self.sim.sent_to(&self.open_kfid, &self.external_userid)
     }
 
-    /// Waits until the bot sent this customer at least `n` messages, or `timeout` passes.
+    /// How many messages the bot sent this customer (clones nothing).
+    pub fn reply_count(&self) -> usize {
+        self.sim.inner.lock().sent_count_to(&self.open_kfid, &self.external_userid)
+    }
+
+    /// Waits until the bot sent this customer at least `n` messages, or `timeout` passes; returns
+    /// what it sent them. Wakes only when this customer is sent a message.
     pub async fn wait_for_replies(&self, n: usize, timeout: Duration) -> Vec<SentMessage> {
-        let (kf, user) = (self.open_kfid.clone(), self.external_userid.clone());
-        self.sim
-            .wait_until(timeout, |s| {
-                s.sent.iter().filter(|m| m.touser == user && m.open_kfid == kf).count() >= n
-            })
-            .await;
-        self.replies()
+        let key = (self.open_kfid.clone(), self.external_userid.clone());
+        let waiter = self.sim.inner.lock().reply_waiters.entry(key.clone()).or_default().clone();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = waiter.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.reply_count() >= n {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                break;
+            }
+        }
+        let mut state = self.sim.inner.lock();
+        // the last waiter of this customer removes its entry (the map holds one reference)
+        if Arc::strong_count(&waiter) == 2 {
+            state.reply_waiters.remove(&key);
+        }
+        state.sent_to(&self.open_kfid, &self.external_userid)
     }
 }

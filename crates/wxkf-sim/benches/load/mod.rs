@@ -132,7 +132,7 @@ pub async fn round(
     round_no: usize,
     timeout: Duration,
 ) -> Option<Duration> {
-    let before = sim.sent().len();
+    let before = sim.sent_count();
     let want = before + customers.len() * per_customer;
     let start = Instant::now();
     for m in 0..per_customer {
@@ -140,9 +140,20 @@ pub async fn round(
             c.say(&format!("r{round_no} m{m}"));
         }
     }
-    let sent = sim.wait_for_sent(want, timeout).await.len();
-    let took = start.elapsed();
-    (sent >= want).then_some(took)
+    wait_for_count(sim, want, timeout).await.then(|| start.elapsed())
+}
+
+/// Waits until the simulator has accepted `want` sends in all, polling its count every 2 ms
+/// (clones nothing); false if `timeout` passed first.
+pub async fn wait_for_count(sim: &SimHandle, want: usize, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while sim.sent_count() < want {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    true
 }
 
 /// This process's resident set size in KiB (`VmRSS` of /proc/self/status; Linux only).
