@@ -313,7 +313,18 @@ fn peak_rss_kib_of(pid: &str) -> Option<u64> {
 /// `customers` customers write one message each at once to a bot process whose handler takes
 /// `work`, on the durable store, with the handler and in-flight limits raised for the crowd.
 async fn crowd(customers: usize, work: Duration) -> Res<()> {
-    let (sim, list) = load::start_sim(customers).await;
+    // `WXKF_LOAD_CALLBACK_CONCURRENCY=N`: at most N callback requests in flight (0: no limit)
+    let slots = std::env::var("WXKF_LOAD_CALLBACK_CONCURRENCY").ok().and_then(|n| n.parse::<usize>().ok());
+    let builder = match slots {
+        Some(0) => wxkf_sim::Sim::builder(),
+        Some(n) => wxkf_sim::Sim::builder().callback_concurrency(n),
+        None => wxkf_sim::Sim::builder().callback_concurrency(64),
+    };
+    println!(
+        "crowd: simulator callback concurrency: {}",
+        slots.map_or("64".to_owned(), |n| if n == 0 { "no limit".to_owned() } else { n.to_string() })
+    );
+    let (sim, list) = load::start_sim_with(customers, builder).await;
     let (token, key) = wxkf_crypto::generate_credentials()?;
     let dir = std::env::temp_dir().join(format!("wxkf-load-crowd-{}-{}", std::process::id(), load_nonce()));
     let limits = customers.max(10_000);

@@ -31,6 +31,9 @@ pub(crate) struct Inner {
     pub(crate) http: reqwest::Client,
     pub(crate) callback_attempts: u32,
     pub(crate) retry_on_status: bool,
+    /// At most this many callback requests in flight (`None`: no limit), so a crowd's pushes
+    /// share a few keep-alive connections instead of opening one each.
+    pub(crate) callback_slots: Option<tokio::sync::Semaphore>,
     /// The runtime the simulator was started on: pushes are spawned there, so customers can be
     /// scripted from any thread.
     pub(crate) runtime: tokio::runtime::Handle,

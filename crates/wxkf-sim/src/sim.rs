@@ -63,6 +63,7 @@ impl Sim {
             callback_timeout: Duration::from_secs(5),
             callback_attempts: 3,
             retry_on_status: false,
+            callback_concurrency: None,
             accounts: Vec::new(),
             rules: Rules::default(),
         }
@@ -80,6 +81,7 @@ pub struct SimBuilder {
     callback_timeout: Duration,
     callback_attempts: u32,
     retry_on_status: bool,
+    callback_concurrency: Option<usize>,
     accounts: Vec<(String, String)>,
     rules: Rules,
 }
@@ -143,6 +145,14 @@ impl SimBuilder {
     /// which retried any non-2xx answer.
     pub fn retry_on_status(mut self, retry: bool) -> Self {
         self.retry_on_status = retry;
+        self
+    }
+
+    /// At most `n` callback requests in flight at once (default: no limit, one connection per
+    /// concurrent push). Pushes beyond it wait for a free slot, so 10,000 customers writing at once
+    /// reach the bot over at most `n` keep-alive connections instead of 10,000.
+    pub fn callback_concurrency(mut self, n: usize) -> Self {
+        self.callback_concurrency = Some(n.max(1));
         self
     }
 
@@ -234,6 +244,7 @@ impl SimBuilder {
             http,
             callback_attempts: self.callback_attempts,
             retry_on_status: self.retry_on_status,
+            callback_slots: self.callback_concurrency.map(tokio::sync::Semaphore::new),
             runtime,
         });
         let listener = tokio::net::TcpListener::bind(self.listen).await.map_err(SimError::Bind)?;
@@ -552,6 +563,10 @@ async fn push(inner: Arc<Inner>, target: CallbackTarget, open_kfid: String) {
                     "{}{sep}msg_signature={signature}&timestamp={timestamp}&nonce={nonce}",
                     target.url
                 );
+                let _slot = match &inner.callback_slots {
+                    Some(slots) => slots.acquire().await.ok(),
+                    None => None,
+                };
                 let sent =
                     inner.http.post(&url).header("content-type", "text/xml").body(body.clone()).send().await;
                 // WeCom "retries only on a network connection failure or a request timeout" (5 s, 3

@@ -28,7 +28,12 @@ pub enum Store {
 
 /// The simulator, with the account and `customers` customers.
 pub async fn start_sim(customers: usize) -> (SimHandle, Vec<Customer>) {
-    let sim = wxkf_sim::Sim::builder().account(KF, "load").start().await.expect("the simulator starts");
+    start_sim_with(customers, wxkf_sim::Sim::builder()).await
+}
+
+/// The simulator built from `builder`, with the account and `customers` customers.
+pub async fn start_sim_with(customers: usize, builder: wxkf_sim::SimBuilder) -> (SimHandle, Vec<Customer>) {
+    let sim = builder.account(KF, "load").start().await.expect("the simulator starts");
     let list = (0..customers).map(|i| sim.customer(KF, &format!("wmLOAD{i:05}"))).collect();
     (sim, list)
 }
