@@ -7,7 +7,15 @@
 //! cargo run --release --example load -- concurrency  # 20 customers x 1 s handler, 100 x 2 s
 //! cargo run --release --example load -- throughput   # 1,000 customers x 5 messages, 3 rounds
 //! cargo run --release --example load -- memory       # the bot in its own process, 10 rounds, RSS
+//! cargo run --release --example load -- crowd --customers 10000 --handler-ms 5000
 //! ```
+//!
+//! `crowd` (issue 19): the bot in its own process on the durable embedded store, with a handler
+//! that sleeps `--handler-ms` (an LLM call) and `max_concurrent_handlers` and
+//! `max_in_flight_per_account` raised to the number of customers (at least 10,000); every one of
+//! `--customers` customers writes one message at once. It prints the time from the first
+//! customer's message to the last answer, the bot process's peak RSS (`VmHWM`) and live heap
+//! (while the crowd waits and after), and this process's (the simulator's) own peak RSS.
 //!
 //! `memory` prints, after each round, the bot process's resident set (RSS) and its live heap: the
 //! bytes allocated and not yet freed, counted by this example's global allocator (`cap`, one
@@ -75,6 +83,22 @@ async fn main() -> Res<()> {
     }
     if matches!(which, "all" | "throughput") {
         throughput(1_000, 5, 3, &store()).await?;
+    }
+    if which == "crowd" {
+        let flag = |name: &str| -> Res<Option<u64>> {
+            let eq = format!("{name}=");
+            let value = args
+                .iter()
+                .position(|a| a == name)
+                .and_then(|i| args.get(i + 1).cloned())
+                .or_else(|| args.iter().find_map(|a| a.strip_prefix(eq.as_str()).map(str::to_owned)));
+            value
+                .map(|v| v.parse::<u64>().map_err(|_| format!("{name} takes a number, got {v:?}").into()))
+                .transpose()
+        };
+        let customers = flag("--customers")?.unwrap_or(10_000) as usize;
+        let handler_ms = flag("--handler-ms")?.unwrap_or(5_000);
+        return crowd(customers, Duration::from_millis(handler_ms)).await;
     }
     if matches!(which, "all" | "memory") {
         memory(1_000, 5, rounds, data_dir, dedupe_capacity).await?;
@@ -228,6 +252,7 @@ async fn memory(
 /// Child mode: the echo bot, configured by the environment, serving until stdin closes.
 async fn serve_bot() -> Res<()> {
     let var = |name: &str| std::env::var(name).map_err(|_| format!("set {name}"));
+    let crowd_ms = std::env::var("WXKF_LOAD_HANDLER_MS").ok().and_then(|n| n.parse::<u64>().ok());
     let store = match std::env::var_os("WXKF_DATA_DIR") {
         Some(d) => Store::Dir(d.into()),
         None => Store::Memory,
@@ -244,7 +269,24 @@ async fn serve_bot() -> Res<()> {
         token: var("WXKF_TOKEN")?,
         aes_key: var("WXKF_ENCODING_AES_KEY")?,
     };
-    let (bot, url) = load::serve_bot(load::echo(), &creds, &store, config).await;
+    if let Ok(n) = std::env::var("WXKF_LOAD_LIMITS") {
+        let n = n.parse().map_err(|_| format!("WXKF_LOAD_LIMITS: not a number: {n:?}"))?;
+        config.max_concurrent_handlers = n;
+        config.max_in_flight_per_account = n;
+    }
+    let (bot, url) = match crowd_ms {
+        // crowd: a handler that takes `ms` (an LLM call), then answers
+        Some(ms) => {
+            let work = Duration::from_millis(ms);
+            let handler = handler_fn(move |ctx: ReplyContext, _msg: Message| async move {
+                tokio::time::sleep(work).await;
+                ctx.reply_text("done").await?;
+                Ok::<(), HandlerError>(())
+            });
+            load::serve_bot(handler, &creds, &store, config).await
+        }
+        None => load::serve_bot(load::echo(), &creds, &store, config).await,
+    };
     println!("{url}");
     // answers the parent's `heap` questions until it closes stdin
     tokio::task::spawn_blocking(|| {
@@ -258,6 +300,109 @@ async fn serve_bot() -> Res<()> {
     })
     .await?;
     bot.stop().await;
+    Ok(())
+}
+
+/// A process's peak resident set in KiB (`VmHWM` of /proc/`pid`/status; Linux only).
+fn peak_rss_kib_of(pid: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `customers` customers write one message each at once to a bot process whose handler takes
+/// `work`, on the durable store, with the handler and in-flight limits raised for the crowd.
+async fn crowd(customers: usize, work: Duration) -> Res<()> {
+    // `WXKF_LOAD_CALLBACK_CONCURRENCY=N`: at most N callback requests in flight (0: no limit)
+    let slots = std::env::var("WXKF_LOAD_CALLBACK_CONCURRENCY").ok().and_then(|n| n.parse::<usize>().ok());
+    let builder = match slots {
+        Some(0) => wxkf_sim::Sim::builder(),
+        Some(n) => wxkf_sim::Sim::builder().callback_concurrency(n),
+        None => wxkf_sim::Sim::builder().callback_concurrency(64),
+    };
+    println!(
+        "crowd: simulator callback concurrency: {}",
+        slots.map_or("64".to_owned(), |n| if n == 0 { "no limit".to_owned() } else { n.to_string() })
+    );
+    let (sim, list) = load::start_sim_with(customers, builder).await;
+    let (token, key) = wxkf_crypto::generate_credentials()?;
+    let dir = std::env::temp_dir().join(format!("wxkf-load-crowd-{}-{}", std::process::id(), load_nonce()));
+    let limits = customers.max(10_000);
+    let mut child = Command::new(std::env::current_exe()?)
+        .arg("--serve-bot")
+        .env("WXKF_CORP_ID", sim.corp_id())
+        .env("WXKF_APP_SECRET", sim.secret())
+        .env("WXKF_BASE_URL", sim.base_url())
+        .env("WXKF_TOKEN", token.expose_secret())
+        .env("WXKF_ENCODING_AES_KEY", key.expose_secret())
+        .env("WXKF_DATA_DIR", &dir)
+        .env("WXKF_LOAD_HANDLER_MS", work.as_millis().to_string())
+        .env("WXKF_LOAD_LIMITS", limits.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let pid = child.id().to_string();
+    let mut lines = BufReader::new(child.stdout.take().ok_or("no child stdout")?).lines();
+    let url = loop {
+        let line = lines.next().ok_or("the bot process ended before serving")??;
+        if line.starts_with("http://") {
+            break line;
+        }
+    };
+    sim.set_callback(url.trim(), token.expose_secret(), key.expose_secret())?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut to_child = child.stdin.take().ok_or("no child stdin")?;
+    let mut live_heap = move || -> Res<String> {
+        use std::io::Write;
+        writeln!(to_child, "heap")?;
+        loop {
+            let line = lines.next().ok_or("the bot process ended")??;
+            if let Some(kib) = line.strip_prefix("HEAP ") {
+                return Ok(kib.trim().to_owned());
+            }
+        }
+    };
+    let idle_rss = load::rss_kib_of(&pid).unwrap_or(0);
+    let idle_heap = live_heap()?;
+    let sim_before = load::rss_kib().unwrap_or(0);
+    let start = Instant::now();
+    for c in &list {
+        c.say("hello");
+    }
+    let wrote = start.elapsed();
+    // half way through the handlers' time every conversation is waiting or running
+    tokio::time::sleep((work / 2).saturating_sub(wrote)).await;
+    let waiting_heap = live_heap()?;
+    let waiting_rss = load::rss_kib_of(&pid).unwrap_or(0);
+    let answered = load::wait_for_count(&sim, customers, Duration::from_secs(600)).await;
+    let last = start.elapsed();
+    if !answered {
+        return Err(format!("only {} of {customers} customers were answered", sim.sent_count()).into());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after_heap = live_heap()?;
+    let peak = peak_rss_kib_of(&pid).unwrap_or(0);
+    let sim_peak = peak_rss_kib_of("self").unwrap_or(0);
+    println!(
+        "crowd: {customers} customers, {work:?} handler, limits {limits}: written in {:.2} s, last answer {:.2} s after the first message",
+        wrote.as_secs_f64(),
+        last.as_secs_f64()
+    );
+    println!(
+        "crowd: bot process {pid}: peak RSS {} MiB (idle {} MiB, while waiting {} MiB); live heap idle {idle_heap} KiB, while waiting {waiting_heap} KiB, after {after_heap} KiB",
+        peak / 1024,
+        idle_rss / 1024,
+        waiting_rss / 1024
+    );
+    println!(
+        "crowd: simulator process (this one): peak RSS {} MiB (before the crowd {} MiB)",
+        sim_peak / 1024,
+        sim_before / 1024
+    );
+    drop(live_heap);
+    let _ = child.wait();
+    sim.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 

@@ -34,7 +34,7 @@ pub enum Fault {
     /// Handle the call — a send is stored and delivered, a transfer happens — then lose the
     /// answer. The moment a retried `send_msg` meets WeCom's duplicate-msgid refusal
     /// ([`wxkf_types::errcode::DUPLICATE_MSGID`]). The call is recorded with its real errcode and
-    /// [`CallRecord::answer_lost`](crate::CallRecord::answer_lost). API calls only: on callback
+    /// `CallRecord::answer_lost`. API calls only: on callback
     /// pushes it has no effect.
     AfterHandle(LostAnswer),
 }
@@ -78,7 +78,7 @@ pub enum Trigger {
 }
 
 /// One fault: what, where and when. Built with [`FaultRule::new`] and the chained setters; added
-/// with [`SimHandle::inject`](crate::SimHandle::inject).
+/// with `SimHandle::inject`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaultRule {
     /// What goes wrong.

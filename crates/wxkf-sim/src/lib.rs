@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 mod fault;
+mod inner;
 mod rules;
 pub mod scenario;
 mod server;

@@ -1,5 +1,5 @@
 //! The switches that choose between two readings of WeCom where the reference is uncertain, or that
-//! keep an older, more forgiving behaviour. Set them on [`SimBuilder`](crate::SimBuilder); the
+//! keep an older, more forgiving behaviour. Set them on `SimBuilder`; the
 //! defaults are the documented readings (the README's rule table names the source of each).
 
 use std::time::Duration;

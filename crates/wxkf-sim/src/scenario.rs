@@ -382,7 +382,7 @@ impl Scenario {
         for c in &self.customers {
             sim.customer(&kf(&c.open_kfid), &c.external_userid).set_nickname(&c.nickname);
         }
-        let start = sim.sent().len();
+        let start = sim.sent_count();
         let mut matched: Vec<usize> = Vec::new();
         for (i, step) in self.steps.iter().enumerate() {
             let fail = |message: String| ScenarioError::Failed { step: i, message };
@@ -450,11 +450,11 @@ impl Scenario {
                     }
                 }
                 Step::ExpectNoReply { customer, ms } => {
-                    let before = sim.sent().len();
+                    let before = sim.sent_count();
                     tokio::time::sleep(Duration::from_millis(*ms)).await;
-                    let sent = sim.sent();
+                    let sent = sim.sent_since(before);
                     if let Some(extra) =
-                        sent[before..].iter().find(|s| customer.as_ref().is_none_or(|c| s.touser == *c))
+                        sent.iter().find(|s| customer.as_ref().is_none_or(|c| s.touser == *c))
                     {
                         return Err(fail(format!("unexpected reply {}", describe(extra))));
                     }
@@ -468,7 +468,7 @@ impl Scenario {
                 Step::Fault(spec) => sim.inject(spec.to_rule().map_err(|e| fail(e.to_string()))?),
             }
         }
-        Ok(Report { steps: self.steps.len(), sent: sim.sent()[start..].to_vec() })
+        Ok(Report { steps: self.steps.len(), sent: sim.sent_since(start) })
     }
 }
 

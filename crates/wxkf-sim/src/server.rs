@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::fault::{self, LostAnswer, Target};
-use crate::sim::Inner;
+use crate::inner::Inner;
 use crate::state::{ApiError, CallRecord};
 
 /// Paths the simulator implements, with the HTTP method WeCom expects.

@@ -2,15 +2,15 @@
 //! the bot sent.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::sync::{Notify, oneshot};
-use wxkf_crypto::CallbackCrypto;
 use wxkf_types::callback::CallbackEvent;
 
 use crate::fault::{self, FaultRule, Target};
+use crate::inner::{CallbackTarget, Inner};
 use crate::rules::{ExpiredSendAnswer, Rules, ServicerStatus, SessionClock, SyncPaging, TokenlessSyncLimit};
 use crate::state::{CallRecord, CallbackRecord, SentMessage, State};
 
@@ -63,6 +63,7 @@ impl Sim {
             callback_timeout: Duration::from_secs(5),
             callback_attempts: 3,
             retry_on_status: false,
+            callback_concurrency: None,
             accounts: Vec::new(),
             rules: Rules::default(),
         }
@@ -80,6 +81,7 @@ pub struct SimBuilder {
     callback_timeout: Duration,
     callback_attempts: u32,
     retry_on_status: bool,
+    callback_concurrency: Option<usize>,
     accounts: Vec<(String, String)>,
     rules: Rules,
 }
@@ -143,6 +145,14 @@ impl SimBuilder {
     /// which retried any non-2xx answer.
     pub fn retry_on_status(mut self, retry: bool) -> Self {
         self.retry_on_status = retry;
+        self
+    }
+
+    /// At most `n` callback requests in flight at once (default: no limit, one connection per
+    /// concurrent push). Pushes beyond it wait for a free slot, so 10,000 customers writing at once
+    /// reach the bot over at most `n` keep-alive connections instead of 10,000.
+    pub fn callback_concurrency(mut self, n: usize) -> Self {
+        self.callback_concurrency = Some(n.max(1));
         self
     }
 
@@ -221,7 +231,9 @@ impl SimBuilder {
             state.ensure_account(id, name);
         }
         let callback = match &self.callback {
-            Some((url, token, key)) => Some(CallbackTarget::new(url, token, key, &self.corp_id)?),
+            Some((url, token, key)) => {
+                Some(CallbackTarget::new(url, token, key, &self.corp_id).map_err(SimError::Crypto)?)
+            }
             None => None,
         };
         let http = reqwest::Client::builder().timeout(self.callback_timeout).build().unwrap_or_default();
@@ -232,6 +244,7 @@ impl SimBuilder {
             http,
             callback_attempts: self.callback_attempts,
             retry_on_status: self.retry_on_status,
+            callback_slots: self.callback_concurrency.map(tokio::sync::Semaphore::new),
             runtime,
         });
         let listener = tokio::net::TcpListener::bind(self.listen).await.map_err(SimError::Bind)?;
@@ -247,38 +260,6 @@ impl SimBuilder {
             }
         });
         Ok(SimHandle { inner, addr, shutdown: Arc::new(Mutex::new(Some(tx))) })
-    }
-}
-
-#[derive(Debug, Clone)]
-struct CallbackTarget {
-    url: String,
-    crypto: CallbackCrypto,
-}
-
-impl CallbackTarget {
-    fn new(url: &str, token: &str, key: &str, corp_id: &str) -> Result<Self, SimError> {
-        let crypto = CallbackCrypto::new(token, key, corp_id).map_err(SimError::Crypto)?;
-        Ok(CallbackTarget { url: url.to_owned(), crypto })
-    }
-}
-
-#[derive(Debug)]
-pub(crate) struct Inner {
-    state: Mutex<State>,
-    pub(crate) changed: Notify,
-    callback: Mutex<Option<CallbackTarget>>,
-    http: reqwest::Client,
-    callback_attempts: u32,
-    retry_on_status: bool,
-    /// The runtime the simulator was started on: pushes are spawned there, so customers can be
-    /// scripted from any thread.
-    runtime: tokio::runtime::Handle,
-}
-
-impl Inner {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -314,7 +295,8 @@ impl SimHandle {
     /// Set (or replace) the callback URL, token and EncodingAESKey while running — e.g. once the
     /// bot's server has its port.
     pub fn set_callback(&self, url: &str, token: &str, encoding_aes_key: &str) -> Result<(), SimError> {
-        let target = CallbackTarget::new(url, token, encoding_aes_key, &self.corp_id())?;
+        let target =
+            CallbackTarget::new(url, token, encoding_aes_key, &self.corp_id()).map_err(SimError::Crypto)?;
         *self.inner.callback.lock().unwrap_or_else(|p| p.into_inner()) = Some(target);
         Ok(())
     }
@@ -457,6 +439,25 @@ impl SimHandle {
         self.inner.lock().sent.clone()
     }
 
+    /// How many messages were sent through `send_msg` / `send_msg_on_event` so far (clones
+    /// nothing).
+    pub fn sent_count(&self) -> usize {
+        self.inner.lock().sent.len()
+    }
+
+    /// What was sent from position `start` of [`sent`](Self::sent) on, in order: a caller that
+    /// remembers [`sent_count`](Self::sent_count) reads only what is new. Empty if `start` is past
+    /// the end.
+    pub fn sent_since(&self, start: usize) -> Vec<SentMessage> {
+        self.inner.lock().sent.get(start..).map(<[SentMessage]>::to_vec).unwrap_or_default()
+    }
+
+    /// What was sent to `external_userid` of `open_kfid`, in order (the same as
+    /// [`Customer::replies`]); costs what it returns, not the whole log.
+    pub fn sent_to(&self, open_kfid: &str, external_userid: &str) -> Vec<SentMessage> {
+        self.inner.lock().sent_to(open_kfid, external_userid)
+    }
+
     /// Every API call received, in order, with the errcode answered.
     pub fn calls(&self) -> Vec<CallRecord> {
         self.inner.lock().calls.clone()
@@ -562,6 +563,10 @@ async fn push(inner: Arc<Inner>, target: CallbackTarget, open_kfid: String) {
                     "{}{sep}msg_signature={signature}&timestamp={timestamp}&nonce={nonce}",
                     target.url
                 );
+                let _slot = match &inner.callback_slots {
+                    Some(slots) => slots.acquire().await.ok(),
+                    None => None,
+                };
                 let sent =
                     inner.http.post(&url).header("content-type", "text/xml").body(body.clone()).send().await;
                 // WeCom "retries only on a network connection failure or a request timeout" (5 s, 3
@@ -679,23 +684,39 @@ impl Customer {
         self.sim.notify(&self.open_kfid);
     }
 
-    /// What the bot sent this customer, in order.
+    /// What the bot sent this customer, in order. Reads this customer's messages only (an index
+    /// by account and customer), not the whole log.
     pub fn replies(&self) -> Vec<SentMessage> {
-        self.sim
-            .sent()
-            .into_iter()
-            .filter(|s| s.touser == self.external_userid && s.open_kfid == self.open_kfid)
-            .collect()
+        self.sim.sent_to(&self.open_kfid, &self.external_userid)
     }
 
-    /// Waits until the bot sent this customer at least `n` messages, or `timeout` passes.
+    /// How many messages the bot sent this customer (clones nothing).
+    pub fn reply_count(&self) -> usize {
+        self.sim.inner.lock().sent_count_to(&self.open_kfid, &self.external_userid)
+    }
+
+    /// Waits until the bot sent this customer at least `n` messages, or `timeout` passes; returns
+    /// what it sent them. Wakes only when this customer is sent a message.
     pub async fn wait_for_replies(&self, n: usize, timeout: Duration) -> Vec<SentMessage> {
-        let (kf, user) = (self.open_kfid.clone(), self.external_userid.clone());
-        self.sim
-            .wait_until(timeout, |s| {
-                s.sent.iter().filter(|m| m.touser == user && m.open_kfid == kf).count() >= n
-            })
-            .await;
-        self.replies()
+        let key = (self.open_kfid.clone(), self.external_userid.clone());
+        let waiter = self.sim.inner.lock().reply_waiters.entry(key.clone()).or_default().clone();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = waiter.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.reply_count() >= n {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                break;
+            }
+        }
+        let mut state = self.sim.inner.lock();
+        // the last waiter of this customer removes its entry (the map holds one reference)
+        if Arc::strong_count(&waiter) == 2 {
+            state.reply_waiters.remove(&key);
+        }
+        state.sent_to(&self.open_kfid, &self.external_userid)
     }
 }

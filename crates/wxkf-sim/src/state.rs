@@ -129,11 +129,11 @@ pub struct CallRecord {
     /// The path, e.g. `/cgi-bin/kf/send_msg`.
     pub path: String,
     /// The errcode of the simulator's answer (0 on success; `None` for HTTP-level faults and raw
-    /// media bodies). With [`Fault::AfterHandle`](crate::Fault::AfterHandle) it is the errcode
+    /// media bodies). With [`Fault::AfterHandle`](crate::fault::Fault::AfterHandle) it is the errcode
     /// of the answer that was then lost.
     pub errcode: Option<i64>,
     /// Whether the answer was lost after the call was handled
-    /// ([`Fault::AfterHandle`](crate::Fault::AfterHandle)).
+    /// ([`Fault::AfterHandle`](crate::fault::Fault::AfterHandle)).
     pub answer_lost: bool,
 }
 
@@ -167,6 +167,14 @@ pub(crate) struct State {
     pub(crate) sync_tokens: HashMap<String, (String, u64)>,
     pub(crate) codes: HashMap<String, Code>,
     pub(crate) sent: Vec<SentMessage>,
+    /// Positions in `sent` per (open_kfid, customer), in order: the inspection helpers read one
+    /// customer's replies without walking the whole log.
+    pub(crate) sent_by_customer: HashMap<(String, String), Vec<usize>>,
+    /// Position in `sent` per (open_kfid, msgid) (msgids are unique per account).
+    pub(crate) sent_by_msgid: HashMap<(String, String), usize>,
+    /// Woken when a message is sent to that (open_kfid, customer): `wait_for_replies` waits on
+    /// its customer's only, not on every change of the simulator.
+    pub(crate) reply_waiters: HashMap<(String, String), std::sync::Arc<tokio::sync::Notify>>,
     pub(crate) msgids: HashSet<(String, String)>,
     pub(crate) media: HashMap<String, Media>,
     pub(crate) calls: Vec<CallRecord>,
@@ -194,6 +202,9 @@ impl State {
             sync_tokens: HashMap::new(),
             codes: HashMap::new(),
             sent: Vec::new(),
+            sent_by_customer: HashMap::new(),
+            sent_by_msgid: HashMap::new(),
+            reply_waiters: HashMap::new(),
             msgids: HashSet::new(),
             media: HashMap::new(),
             calls: Vec::new(),
@@ -206,7 +217,7 @@ impl State {
         }
     }
 
-    /// Simulated unix seconds: the wall clock plus every [`advance`](crate::SimHandle::advance).
+    /// Simulated unix seconds: the wall clock plus every `SimHandle::advance`.
     pub(crate) fn now(&self) -> u64 {
         let wall = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         wall.saturating_add(self.offset.as_secs())
@@ -744,7 +755,14 @@ impl State {
 
     /// A `msg_send_fail` event for a message the API sent; false if no such message.
     pub(crate) fn fail_delivery(&mut self, msgid: &str, fail_type: u32) -> Option<String> {
-        let sent = self.sent.iter().find(|s| s.msgid == msgid)?.clone();
+        // the first message sent with that msgid, by any account
+        let sent = self
+            .sent_by_msgid
+            .iter()
+            .filter(|((_, m), _)| m == msgid)
+            .map(|(_, &i)| i)
+            .min()
+            .map(|i| self.sent[i].clone())?;
         self.append_event(
             &sent.open_kfid,
             json!({"event_type": "msg_send_fail", "open_kfid": sent.open_kfid,
@@ -970,6 +988,19 @@ impl State {
         }
     }
 
+    /// What was sent to `touser` of `open_kfid`, in order (clones only those).
+    pub(crate) fn sent_to(&self, open_kfid: &str, touser: &str) -> Vec<SentMessage> {
+        self.sent_by_customer
+            .get(&(open_kfid.to_owned(), touser.to_owned()))
+            .map(|at| at.iter().map(|&i| self.sent[i].clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// How many messages were sent to `touser` of `open_kfid`.
+    pub(crate) fn sent_count_to(&self, open_kfid: &str, touser: &str) -> usize {
+        self.sent_by_customer.get(&(open_kfid.to_owned(), touser.to_owned())).map_or(0, Vec::len)
+    }
+
     fn record_sent(
         &mut self,
         open_kfid: &str,
@@ -981,6 +1012,13 @@ impl State {
         let msgtype = message.get("msgtype").and_then(Value::as_str).unwrap_or("").to_owned();
         self.msgids.insert((open_kfid.to_owned(), msgid.to_owned()));
         let now = self.now();
+        let at = self.sent.len();
+        let customer = (open_kfid.to_owned(), touser.to_owned());
+        self.sent_by_msgid.insert((open_kfid.to_owned(), msgid.to_owned()), at);
+        if let Some(waiter) = self.reply_waiters.get(&customer) {
+            waiter.notify_waiters();
+        }
+        self.sent_by_customer.entry(customer).or_default().push(at);
         self.sent.push(SentMessage {
             open_kfid: open_kfid.to_owned(),
             touser: touser.to_owned(),
@@ -1091,9 +1129,10 @@ impl State {
         self.account(&open_kfid)?;
         let now = self.now();
         let sent = self
-            .sent
-            .iter_mut()
-            .find(|s| s.open_kfid == open_kfid && s.msgid == msgid && !s.recalled)
+            .sent_by_msgid
+            .get(&(open_kfid.clone(), msgid.clone()))
+            .map(|&i| &mut self.sent[i])
+            .filter(|s| !s.recalled)
             .ok_or(ApiError(95028, "recall msg: msgid not found".into()))?;
         if now >= sent.sent_at.saturating_add(RECALL_WINDOW) {
             return err(95029, "recall msg: time limit (2 minutes) exceeded");

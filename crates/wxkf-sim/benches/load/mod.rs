@@ -28,7 +28,12 @@ pub enum Store {
 
 /// The simulator, with the account and `customers` customers.
 pub async fn start_sim(customers: usize) -> (SimHandle, Vec<Customer>) {
-    let sim = wxkf_sim::Sim::builder().account(KF, "load").start().await.expect("the simulator starts");
+    start_sim_with(customers, wxkf_sim::Sim::builder()).await
+}
+
+/// The simulator built from `builder`, with the account and `customers` customers.
+pub async fn start_sim_with(customers: usize, builder: wxkf_sim::SimBuilder) -> (SimHandle, Vec<Customer>) {
+    let sim = builder.account(KF, "load").start().await.expect("the simulator starts");
     let list = (0..customers).map(|i| sim.customer(KF, &format!("wmLOAD{i:05}"))).collect();
     (sim, list)
 }
@@ -132,7 +137,7 @@ pub async fn round(
     round_no: usize,
     timeout: Duration,
 ) -> Option<Duration> {
-    let before = sim.sent().len();
+    let before = sim.sent_count();
     let want = before + customers.len() * per_customer;
     let start = Instant::now();
     for m in 0..per_customer {
@@ -140,9 +145,20 @@ pub async fn round(
             c.say(&format!("r{round_no} m{m}"));
         }
     }
-    let sent = sim.wait_for_sent(want, timeout).await.len();
-    let took = start.elapsed();
-    (sent >= want).then_some(took)
+    wait_for_count(sim, want, timeout).await.then(|| start.elapsed())
+}
+
+/// Waits until the simulator has accepted `want` sends in all, polling its count every 2 ms
+/// (clones nothing); false if `timeout` passed first.
+pub async fn wait_for_count(sim: &SimHandle, want: usize, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while sim.sent_count() < want {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    true
 }
 
 /// This process's resident set size in KiB (`VmRSS` of /proc/self/status; Linux only).
