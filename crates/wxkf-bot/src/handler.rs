@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use wxkf_types::message::{Event, Message};
 use wxkf_types::service_state::ServiceState;
 
-use crate::context::ReplyContext;
 use crate::conversation::Turn;
+use crate::reply::context::ReplyContext;
 
 /// The error a handler returns; the runtime retries the message, then gives it to
 /// [`Handler::on_dead_letter`].

@@ -94,7 +94,7 @@ impl Inner {
             _ => token.to_owned(),
         };
         let unprompted = unprompted || slot.pending.as_ref().is_some_and(|w| w.unprompted);
-        let called_now = if called { crate::context::now_ms() } else { 0 };
+        let called_now = if called { crate::clock::now_ms() } else { 0 };
         let called_at_ms =
             Wake::earliest_call(called_now, slot.pending.as_ref().map_or(0, |w| w.called_at_ms));
         slot.pending = Some(Wake { token, create_time, unprompted, called_at_ms });
@@ -246,7 +246,7 @@ async fn supervise(guard: ActiveGuard, open_kfid: String, notify: Arc<Notify>) {
     loop {
         let span = tracing::info_span!("wxkf.account", open_kfid = %open_kfid, instance = %inner.instance_id);
         let task = tokio::spawn(
-            crate::pull::account_loop(Arc::clone(&inner), open_kfid.clone(), Arc::clone(&notify))
+            crate::runtime::pull::account_loop(Arc::clone(&inner), open_kfid.clone(), Arc::clone(&notify))
                 .instrument(span),
         );
         match task.await {

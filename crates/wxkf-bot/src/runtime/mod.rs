@@ -3,6 +3,11 @@
 //! cursor watermark), `lanes` (one lane per customer, running handlers) and `lease` (the shared
 //! pull lease of several instances).
 
+mod lanes;
+mod lease;
+mod pull;
+mod schedule;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -13,15 +18,15 @@ use tracing::{info, warn};
 use wxkf_client::Client;
 use wxkf_types::callback::CallbackEvent;
 
-use crate::budget::{BudgetStore, MemoryBudgets};
-use crate::context::now_secs;
+use crate::clock::now_secs;
 use crate::conversation::{DEFAULT_CUT_MARKER, Placeholder, SessionStates, TurnConfig};
-use crate::coordinate::{Coordinator, DedupeStore, MemoryDedupe, PendingPull};
 use crate::error::BotError;
 use crate::handler::Handler;
-use crate::lanes::{Lanes, Recorder};
-use crate::schedule::AccountSlot;
-use crate::store::{CursorStore, MemoryCursorStore};
+use crate::reply::budget::{BudgetStore, MemoryBudgets};
+use crate::runtime::lanes::{Lanes, Recorder};
+use crate::runtime::schedule::AccountSlot;
+use crate::store::coordinate::{Coordinator, DedupeStore, MemoryDedupe, PendingPull};
+use crate::store::cursor::{CursorStore, MemoryCursorStore};
 
 /// Tuning of the runtime; `BotConfig::default()` suits most bots. [`BotBuilder::build`] refuses
 /// values that cannot work (zero limits, a zero lease).
@@ -369,7 +374,7 @@ impl BotBuilder {
     /// ```
     #[cfg(feature = "redis")]
     pub fn redis(self, conn: redis::aio::ConnectionManager, prefix: &str) -> Self {
-        use crate::redis_store::{RedisBudgets, RedisCoordinator, RedisCursorStore, RedisDedupe};
+        use crate::store::redis::{RedisBudgets, RedisCoordinator, RedisCursorStore, RedisDedupe};
         self.cursor_store(RedisCursorStore::from_connection(conn.clone()).with_prefix(prefix))
             .coordinator(RedisCoordinator::from_connection(conn.clone()).with_prefix(prefix))
             .dedupe_store(RedisDedupe::from_connection(conn.clone()).with_prefix(prefix))
@@ -675,7 +680,7 @@ impl Bot {
     /// # }
     /// ```
     pub async fn poll(&self, open_kfids: &[&str], every: Duration) {
-        crate::schedule::poll(&self.inner, open_kfids, every.max(Duration::from_millis(100))).await;
+        crate::runtime::schedule::poll(&self.inner, open_kfids, every.max(Duration::from_millis(100))).await;
     }
 
     /// The id under which this instance takes pull leases (unique per [`Bot`]).

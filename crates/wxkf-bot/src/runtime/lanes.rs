@@ -16,10 +16,10 @@ use tracing::{Instrument, debug, info, warn};
 use wxkf_types::message::{Event, Message, Origin};
 use wxkf_types::service_state::ServiceState;
 
-use crate::context::ReplyContext;
 use crate::conversation::{Turn, TurnConfig, with_people};
 use crate::error::{DeadLetter, DeadLetterReason, HandlerTimedOut, is_permanent, is_session_left};
 use crate::handler::HandlerError;
+use crate::reply::context::ReplyContext;
 use crate::runtime::{Inner, backoff};
 
 /// Whom a message's lane belongs to, within one account.
