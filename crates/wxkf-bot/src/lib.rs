@@ -56,8 +56,8 @@ mod store;
 
 pub use async_trait::async_trait;
 pub use conversation::{DEFAULT_CUT_MARKER, Delivery, Placeholder, Turn, TurnConfig};
-pub use error::{BotError, DeadLetter, DeadLetterReason, HandlerTimedOut, ReplyError};
-pub use handler::{FnHandler, Handler, HandlerError, handler_fn};
+pub use error::{BotError, DeadLetter, DeadLetterReason, HandlerError, HandlerTimedOut, ReplyError};
+pub use handler::{FnHandler, Handler, handler_fn};
 pub use reply::budget::{Budget, BudgetStore, MemoryBudgets, REPLIES_PER_WINDOW, REPLY_WINDOW_SECS};
 pub use reply::context::ReplyContext;
 pub use reply::text::split_text;

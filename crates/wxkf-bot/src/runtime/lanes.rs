@@ -17,8 +17,8 @@ use wxkf_types::message::{Event, Message, Origin};
 use wxkf_types::service_state::ServiceState;
 
 use crate::conversation::{Turn, TurnConfig, with_people};
+use crate::error::HandlerError;
 use crate::error::{DeadLetter, DeadLetterReason, HandlerTimedOut, is_permanent, is_session_left};
-use crate::handler::HandlerError;
 use crate::reply::context::ReplyContext;
 use crate::runtime::{Inner, backoff};
 

@@ -465,7 +465,7 @@ type Stores = (Arc<dyn CursorStore>, Arc<dyn DedupeStore>, Arc<dyn BudgetStore>)
 
 /// The durable embedded store in `dir`, as the three stores.
 fn open_local(dir: &std::path::Path) -> Result<Stores, BotError> {
-    let local = Arc::new(crate::LocalStore::open(dir).map_err(BotError::Store)?);
+    let local = Arc::new(crate::store::local::LocalStore::open(dir).map_err(BotError::Store)?);
     Ok((local.clone(), local.clone(), local))
 }
 
