@@ -47,6 +47,7 @@
 #![deny(missing_docs)]
 
 mod clock;
+mod config;
 mod conversation;
 mod error;
 mod handler;
@@ -55,13 +56,14 @@ mod runtime;
 mod store;
 
 pub use async_trait::async_trait;
+pub use config::BotConfig;
 pub use conversation::{DEFAULT_CUT_MARKER, Delivery, Placeholder, Turn, TurnConfig};
 pub use error::{BotError, DeadLetter, DeadLetterReason, HandlerError, HandlerTimedOut, ReplyError};
 pub use handler::{FnHandler, Handler, handler_fn};
 pub use reply::budget::{Budget, BudgetStore, MemoryBudgets, REPLIES_PER_WINDOW, REPLY_WINDOW_SECS};
 pub use reply::context::ReplyContext;
 pub use reply::text::split_text;
-pub use runtime::{Bot, BotBuilder, BotConfig, Dispatch, IntoShared};
+pub use runtime::{Bot, BotBuilder, Dispatch, IntoShared};
 pub use store::coordinate::{
     Coordinator, DedupeStore, LeaseAttempt, MemoryCoordinator, MemoryDedupe, PendingPull,
 };

@@ -14,10 +14,9 @@ use wxkf_types::message::{Origin, SyncMsgRequest};
 
 use crate::clock::{now_ms, now_secs};
 use crate::error::BotError;
-use crate::runtime::lanes::Done;
 use crate::runtime::lease::HeldLease;
-use crate::runtime::schedule::Wake;
-use crate::runtime::{Inner, backoff, nonce_u32};
+use crate::runtime::state::{Done, Inner, Wake};
+use crate::runtime::util::{backoff, nonce_u32};
 use crate::store::coordinate::{Coordinator, LeaseAttempt, PendingPull};
 
 /// Pages pulled but not yet wholly done, oldest first. The cursor after a page may be saved once
