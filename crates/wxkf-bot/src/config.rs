@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::conversation::{DEFAULT_CUT_MARKER, Placeholder, TurnConfig};
 use crate::error::BotError;
 
-/// Tuning of the runtime; `BotConfig::default()` suits most bots. [`BotBuilder::build`] refuses
+/// Tuning of the runtime; `BotConfig::default()` suits most bots. [`BotBuilder::build`](crate::BotBuilder::build) refuses
 /// values that cannot work (zero limits, a zero lease).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -36,7 +36,7 @@ pub struct BotConfig {
     pub page_limit: u32,
     /// Safety stop for one pull (default 10 000 pages).
     pub max_pages_per_pull: usize,
-    /// With a [`Coordinator`]: how long an instance's pull lease on one open_kfid lasts without
+    /// With a [`Coordinator`](crate::Coordinator): how long an instance's pull lease on one open_kfid lasts without
     /// renewal (default 30 s). The holder renews it every third of that while it pulls or its
     /// messages are being handled; if the holder dies, another instance takes over once it runs out.
     pub lease_ttl: Duration,

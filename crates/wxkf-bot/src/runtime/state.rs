@@ -18,7 +18,7 @@ use crate::reply::budget::BudgetStore;
 use crate::store::coordinate::{Coordinator, DedupeStore};
 use crate::store::cursor::CursorStore;
 
-/// What [`Bot::dispatch`] did with a callback.
+/// What [`Bot::dispatch`](crate::Bot::dispatch) did with a callback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Dispatch {
