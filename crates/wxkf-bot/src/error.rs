@@ -192,7 +192,7 @@ pub struct DeadLetter {
     pub attempts: u32,
     /// The last attempt's error.
     #[source]
-    pub source: crate::HandlerError,
+    pub source: HandlerError,
 }
 
 /// A handler ran longer than [`BotConfig::handler_timeout`](crate::BotConfig::handler_timeout)
@@ -204,3 +204,7 @@ pub struct HandlerTimedOut {
     /// The timeout.
     pub after: std::time::Duration,
 }
+
+/// The error a handler returns; the runtime retries the message, then gives it to
+/// [`Handler::on_dead_letter`](crate::Handler::on_dead_letter).
+pub type HandlerError = Box<dyn std::error::Error + Send + Sync + 'static>;

@@ -6,12 +6,9 @@ use async_trait::async_trait;
 use wxkf_types::message::{Event, Message};
 use wxkf_types::service_state::ServiceState;
 
-use crate::context::ReplyContext;
 use crate::conversation::Turn;
-
-/// The error a handler returns; the runtime retries the message, then gives it to
-/// [`Handler::on_dead_letter`].
-pub type HandlerError = Box<dyn std::error::Error + Send + Sync + 'static>;
+use crate::error::HandlerError;
+use crate::reply::context::ReplyContext;
 
 /// The bot's logic. Customer messages (origin 3), events (origin 4) and what servicers or the
 /// API sent (origin 5) arrive at separate methods (kf-api.md §5.1 `origin`): only the first two

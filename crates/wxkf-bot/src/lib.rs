@@ -46,38 +46,34 @@
 
 #![deny(missing_docs)]
 
-mod budget;
-mod context;
+mod clock;
+mod config;
 mod conversation;
-mod coordinate;
-mod dedupe;
 mod error;
 mod handler;
-mod lanes;
-mod lease;
-mod local_store;
-mod pull;
-#[cfg(feature = "redis")]
-pub mod redis_store;
+mod reply;
 mod runtime;
-mod schedule;
 mod store;
-mod text;
 
-/// The attribute for implementing [`Handler`] (`#[wxkf_bot::async_trait]`), re-exported so that
-/// a bot needs no `async-trait` dependency of its own.
 pub use async_trait::async_trait;
-pub use budget::{Budget, BudgetStore, MemoryBudgets, REPLIES_PER_WINDOW, REPLY_WINDOW_SECS};
-pub use context::ReplyContext;
+pub use config::BotConfig;
 pub use conversation::{DEFAULT_CUT_MARKER, Delivery, Placeholder, Turn, TurnConfig};
-pub use coordinate::{Coordinator, DedupeStore, LeaseAttempt, MemoryCoordinator, MemoryDedupe, PendingPull};
-pub use error::{BotError, DeadLetter, DeadLetterReason, HandlerTimedOut, ReplyError};
-pub use handler::{FnHandler, Handler, HandlerError, handler_fn};
-pub use local_store::LocalStore;
+pub use error::{BotError, DeadLetter, DeadLetterReason, HandlerError, HandlerTimedOut, ReplyError};
+pub use handler::{FnHandler, Handler, handler_fn};
+pub use reply::budget::{Budget, BudgetStore, MemoryBudgets, REPLIES_PER_WINDOW, REPLY_WINDOW_SECS};
+pub use reply::context::ReplyContext;
+pub use reply::text::split_text;
+pub use runtime::{Bot, BotBuilder, Dispatch, IntoShared};
+pub use store::coordinate::{
+    Coordinator, DedupeStore, LeaseAttempt, MemoryCoordinator, MemoryDedupe, PendingPull,
+};
+pub use store::cursor::{CursorStore, FileCursorStore, MemoryCursorStore};
+pub use store::local::LocalStore;
 #[cfg(feature = "redis")]
-pub use redis_store::{RedisBudgets, RedisCoordinator, RedisCursorStore, RedisDedupe};
-pub use runtime::{Bot, BotBuilder, BotConfig, Dispatch, IntoShared};
-pub use store::{CursorStore, FileCursorStore, MemoryCursorStore};
-pub use text::split_text;
+pub use store::redis::{RedisBudgets, RedisCoordinator, RedisCursorStore, RedisDedupe};
 /// The API client crate this runtime is built on (its errors appear in [`BotError::Api`] and [`ReplyError::Api`]).
 pub use wxkf_client;
+
+#[cfg(feature = "redis")]
+#[doc(inline)]
+pub use store::redis as redis_store;

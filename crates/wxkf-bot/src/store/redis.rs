@@ -30,9 +30,9 @@ use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 
-use crate::budget::{Budget, BudgetStore, IN_FLIGHT_LIMIT_MS, REPLIES_PER_WINDOW, REPLY_WINDOW_SECS};
-use crate::coordinate::{Coordinator, DedupeStore, LeaseAttempt, PendingPull};
-use crate::store::CursorStore;
+use crate::reply::budget::{Budget, BudgetStore, IN_FLIGHT_LIMIT_MS, REPLIES_PER_WINDOW, REPLY_WINDOW_SECS};
+use crate::store::coordinate::{Coordinator, DedupeStore, LeaseAttempt, PendingPull};
+use crate::store::cursor::CursorStore;
 
 /// The four handles share their shape: a connection (it reconnects by itself) and a key prefix.
 macro_rules! redis_handle {
@@ -476,7 +476,7 @@ impl BudgetStore for RedisBudgets {
         send_time: u64,
         since_ms: u64,
     ) -> io::Result<()> {
-        let now_ms = crate::context::now_ms();
+        let now_ms = crate::clock::now_ms();
         self.run(open_kfid, external_userid, "spoke", now_ms, &[send_time, since_ms]).await.map(drop)
     }
 
@@ -500,7 +500,7 @@ impl BudgetStore for RedisBudgets {
     }
 
     async fn give_back(&self, open_kfid: &str, external_userid: &str, n: u32) -> io::Result<()> {
-        let now_ms = crate::context::now_ms();
+        let now_ms = crate::clock::now_ms();
         self.run(open_kfid, external_userid, "give", now_ms, &[u64::from(n)]).await.map(drop)
     }
 }

@@ -5,7 +5,7 @@
 //! A message is done when its handler returned (or it was dead-lettered) and its msgid was
 //! recorded in the dedupe store; only then does the pull loop count it for the cursor.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -16,22 +16,12 @@ use tracing::{Instrument, debug, info, warn};
 use wxkf_types::message::{Event, Message, Origin};
 use wxkf_types::service_state::ServiceState;
 
-use crate::context::ReplyContext;
 use crate::conversation::{Turn, TurnConfig, with_people};
+use crate::error::HandlerError;
 use crate::error::{DeadLetter, DeadLetterReason, HandlerTimedOut, is_permanent, is_session_left};
-use crate::handler::HandlerError;
-use crate::runtime::{Inner, backoff};
-
-/// Whom a message's lane belongs to, within one account.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Lane {
-    /// A customer's messages and the events about that customer.
-    Customer(String),
-    /// Events that concern no customer (e.g. `servicer_status_change`).
-    System,
-    /// What servicers or the API sent (origin 5), and origins this crate does not know.
-    Servicer,
-}
+use crate::reply::context::ReplyContext;
+use crate::runtime::state::{Done, Inner, Job, Lane, LaneKey, Lanes, Recorder};
+use crate::runtime::util::backoff;
 
 fn lane_of(msg: &Message) -> Lane {
     let user = msg.external_userid().unwrap_or_default();
@@ -40,40 +30,6 @@ fn lane_of(msg: &Message) -> Lane {
         Origin::Event => Lane::System,
         _ => Lane::Servicer,
     }
-}
-
-/// Tells a pull loop that one message of its page `page` is done.
-#[derive(Debug, Clone)]
-pub(crate) struct Done {
-    pub(crate) tx: mpsc::UnboundedSender<u64>,
-    pub(crate) page: u64,
-}
-
-struct Job {
-    msg: Message,
-    // history from before the first start: recorded, not handled
-    skip: bool,
-    // when it reached the lane (the quiet window of turns counts from it)
-    at: Instant,
-}
-
-#[derive(Default)]
-struct Queue {
-    jobs: VecDeque<Job>,
-    // told of every message pushed (turns wait for it)
-    notify: Arc<Notify>,
-}
-
-type LaneKey = (String, Lane);
-type MsgKey = (String, String);
-
-/// Every lane of the runtime, and who waits for each message in flight.
-#[derive(Default)]
-pub(crate) struct Lanes {
-    lanes: Mutex<HashMap<LaneKey, Queue>>,
-    // (open_kfid, msgid) → the pull loops' pages waiting for it; a message pulled again while it
-    // is in flight (after a pull loop restarted) waits for the same run instead of a second one
-    waiting: Mutex<HashMap<MsgKey, Vec<Done>>>,
 }
 
 impl Lanes {
@@ -459,12 +415,6 @@ impl ReplyContext {
             started,
         }
     }
-}
-
-/// Records finished msgids in the dedupe store in batches (one write for whatever finished
-/// meanwhile), then tells the pull loops.
-pub(crate) struct Recorder {
-    tx: mpsc::UnboundedSender<(String, String)>,
 }
 
 impl Inner {

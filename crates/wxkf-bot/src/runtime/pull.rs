@@ -12,13 +12,12 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 use wxkf_types::message::{Origin, SyncMsgRequest};
 
-use crate::context::{now_ms, now_secs};
-use crate::coordinate::{Coordinator, LeaseAttempt, PendingPull};
+use crate::clock::{now_ms, now_secs};
 use crate::error::BotError;
-use crate::lanes::Done;
-use crate::lease::HeldLease;
-use crate::runtime::{Inner, backoff, nonce_u32};
-use crate::schedule::Wake;
+use crate::runtime::lease::HeldLease;
+use crate::runtime::state::{Done, Inner, Wake};
+use crate::runtime::util::{backoff, nonce_u32};
+use crate::store::coordinate::{Coordinator, LeaseAttempt, PendingPull};
 
 /// Pages pulled but not yet wholly done, oldest first. The cursor after a page may be saved once
 /// that page and every page before it are done.

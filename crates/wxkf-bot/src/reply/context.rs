@@ -11,10 +11,11 @@ use wxkf_types::message::{
 };
 use wxkf_types::service_state::{ServiceState, ServiceStateTransRequest};
 
-use crate::budget::{Budget, BudgetStore};
+use crate::clock::{now_ms, now_secs};
 use crate::conversation::{Delivery, SessionStates};
 use crate::error::ReplyError;
-use crate::text::split_text;
+use crate::reply::budget::{Budget, BudgetStore};
+use crate::reply::text::split_text;
 
 /// Whether WeCom refused a send because its msgid went out before (wxkf_types::errcode::DUPLICATE_MSGID).
 fn is_duplicate(e: &wxkf_client::Error) -> bool {
@@ -34,17 +35,6 @@ fn may_have_gone_out(e: &wxkf_client::Error) -> bool {
             | wxkf_client::Error::Http { .. }
             | wxkf_client::Error::Decode { .. }
     )
-}
-
-pub(crate) fn now_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 /// Sends taken from the budget and not settled yet. If the handler's future is dropped meanwhile

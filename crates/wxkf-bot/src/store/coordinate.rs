@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use crate::dedupe::Dedupe;
+use crate::store::dedupe::Dedupe;
 
 /// A `kf_msg_or_event` callback that still has to be pulled, as recorded by [`Coordinator::mark_pending`].
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,46 +9,8 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tracing::{Instrument, debug, error, warn};
 
-use crate::runtime::{ActiveGuard, Dispatch, Inner, nonce_u32};
-
-/// One account's entry: what woke it since its loop last looked, and whether the loop runs.
-#[derive(Default)]
-pub(crate) struct AccountSlot {
-    pub(crate) pending: Option<Wake>,
-    pub(crate) running: bool,
-    pub(crate) notify: Arc<Notify>,
-}
-
-/// Why an account should pull.
-#[derive(Debug, Clone)]
-pub(crate) struct Wake {
-    /// The newest callback token ("" for none).
-    pub(crate) token: String,
-    /// The earliest callback create_time (0 if unknown).
-    pub(crate) create_time: u64,
-    /// A pull without a callback (start-up, reconcile, poll): with a coordinator it pulls even
-    /// when no mark is waiting.
-    pub(crate) unprompted: bool,
-    /// When the earliest callback merged into this wake reached this instance (unix ms; 0: no
-    /// callback). A reply completed before then is taken to have reached WeCom before the
-    /// messages the callback announced (the reply budget, docs/architecture.md).
-    pub(crate) called_at_ms: u64,
-}
-
-impl Wake {
-    /// What woke the loop when nothing did (a coordinator's mark seen by polling, a retry).
-    pub(crate) fn none() -> Self {
-        Wake { token: String::new(), create_time: 0, unprompted: false, called_at_ms: 0 }
-    }
-
-    /// The earlier of two callbacks' arrival times, where 0 is none.
-    pub(crate) fn earliest_call(a: u64, b: u64) -> u64 {
-        match (a, b) {
-            (0, x) | (x, 0) => x,
-            (a, b) => a.min(b),
-        }
-    }
-}
+use crate::runtime::state::{ActiveGuard, Dispatch, Inner, Wake};
+use crate::runtime::util::nonce_u32;
 
 impl Inner {
     /// Wakes `open_kfid`'s pull loop, starting it if it is not running.
@@ -94,7 +56,7 @@ impl Inner {
             _ => token.to_owned(),
         };
         let unprompted = unprompted || slot.pending.as_ref().is_some_and(|w| w.unprompted);
-        let called_now = if called { crate::context::now_ms() } else { 0 };
+        let called_now = if called { crate::clock::now_ms() } else { 0 };
         let called_at_ms =
             Wake::earliest_call(called_now, slot.pending.as_ref().map_or(0, |w| w.called_at_ms));
         slot.pending = Some(Wake { token, create_time, unprompted, called_at_ms });
@@ -246,7 +208,7 @@ async fn supervise(guard: ActiveGuard, open_kfid: String, notify: Arc<Notify>) {
     loop {
         let span = tracing::info_span!("wxkf.account", open_kfid = %open_kfid, instance = %inner.instance_id);
         let task = tokio::spawn(
-            crate::pull::account_loop(Arc::clone(&inner), open_kfid.clone(), Arc::clone(&notify))
+            crate::runtime::pull::account_loop(Arc::clone(&inner), open_kfid.clone(), Arc::clone(&notify))
                 .instrument(span),
         );
         match task.await {
@@ -258,7 +220,7 @@ async fn supervise(guard: ActiveGuard, open_kfid: String, notify: Arc<Notify>) {
                     inner.take_wake(&open_kfid, true);
                     break;
                 }
-                let pause = crate::runtime::backoff(
+                let pause = crate::runtime::util::backoff(
                     inner.config.pull_retry_backoff,
                     panics,
                     inner.config.pull_retry_max,

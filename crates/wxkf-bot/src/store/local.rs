@@ -33,9 +33,9 @@ use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::oneshot;
 
-use crate::budget::{Budget, BudgetStore, Ledger};
-use crate::coordinate::DedupeStore;
-use crate::store::CursorStore;
+use crate::reply::budget::{Budget, BudgetStore, Ledger};
+use crate::store::coordinate::DedupeStore;
+use crate::store::cursor::CursorStore;
 
 /// The database file's name inside the data directory.
 const FILE_NAME: &str = "wxkf-bot.redb";

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use tracing::warn;
 
-use crate::coordinate::Coordinator;
+use crate::store::coordinate::Coordinator;
 
 /// This instance's hold on one account's pull lease: renewed in the background every third of
 /// the lease time; counted as lost once a renewal is refused or none succeeded for most of it.

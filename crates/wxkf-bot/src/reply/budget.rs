@@ -172,7 +172,7 @@ impl MemoryBudgets {
     fn spoke(&self, open_kfid: &str, external_userid: &str, send_time: u64, since_ms: u64) {
         // bounded: closed windows are forgotten every 4096 customer messages
         if self.spoken.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 4096 == 4095 {
-            let now = crate::context::now_secs();
+            let now = crate::clock::now_secs();
             let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
             map.retain(|_, l| l.expires_at() > now);
         }
