@@ -93,10 +93,10 @@ pub(crate) fn crate_cycles(dir: &Path) -> Result<Vec<Cycle>, String> {
     let mut reexports: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for (module, text) in &texts {
         for (path, is_use) in referenced_paths(text) {
-            if let (true, Some(name)) = (is_use, path.last()) {
-                if let Some(target) = resolve(module, &path, &modules, &no_reexports) {
-                    reexports.entry(module.clone()).or_default().insert(name.clone(), target);
-                }
+            if let (true, Some(name)) = (is_use, path.last())
+                && let Some(target) = resolve(module, &path, &modules, &no_reexports)
+            {
+                reexports.entry(module.clone()).or_default().insert(name.clone(), target);
             }
         }
     }
@@ -104,10 +104,10 @@ pub(crate) fn crate_cycles(dir: &Path) -> Result<Vec<Cycle>, String> {
     for (module, text) in &texts {
         let targets = edges.entry(module.clone()).or_default();
         for (path, _) in referenced_paths(text) {
-            if let Some(target) = resolve(module, &path, &modules, &reexports) {
-                if &target != module {
-                    targets.insert(target);
-                }
+            if let Some(target) = resolve(module, &path, &modules, &reexports)
+                && &target != module
+            {
+                targets.insert(target);
             }
         }
     }
