@@ -7,10 +7,17 @@
 //! `use child::…` in a `use`, and `crate::…`, `super::…` or `self::…` paths in code. An edge goes
 //! to the longest module path that exists (`crate::a::b::Item` is module `a::b` if that file
 //! exists, else `a`). Comments, string and char literals and `#[cfg(test)] mod NAME { … }`
-//! blocks are ignored; a `mod child;` declaration is not an edge, a `pub use child::X` is.
+//! blocks (other attributes may stand between) are ignored; a `mod child;` declaration is not an
+//! edge, a `pub use child::X` is. A name a module imports from another crate
+//! (`pub use wxkf_types as types;`, `pub use serde;`) is no module of this crate:
+//! `crate::types::X` is no edge.
 //!
-//! Not seen: relative paths in code (`child::f()` without `use`), `#[path]` attributes, and
-//! `super::` inside inline modules other than test blocks (resolved as if at the file's level).
+//! `super::` inside an inline `mod name { … }` first climbs out of the inline modules (staying
+//! in the file); `#[macro_export]` macros named `crate::m` are the defining file's; a
+//! `crate::$var::…` path in a macro names no known module (no edge).
+//!
+//! Not seen: relative paths in code (`child::f()` without `use`) and `#[path]` attributes.
+//! A `use Enum::Variant` of an item in the same file counts as an import from another crate.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -88,16 +95,23 @@ pub(crate) fn crate_cycles(dir: &Path) -> Result<Vec<Cycle>, String> {
         texts.push((module, text));
     }
     // what each module's `use` items bring in by name: `crate::Error` re-exported by the root
-    // from `error.rs` is an edge to `error`, not to the root
+    // from `error.rs` is an edge to `error`, not to the root; `crate::types::X` after the root's
+    // `pub use wxkf_types as types;` is no edge at all (an outside crate)
     let no_reexports = BTreeMap::new();
-    let mut reexports: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut reexports: BTreeMap<String, BTreeMap<String, Imported>> = BTreeMap::new();
     for (module, text) in &texts {
-        for (path, is_use) in referenced_paths(text) {
-            if let (true, Some(name)) = (is_use, path.last())
-                && let Some(target) = resolve(module, &path, &modules, &no_reexports)
-            {
-                reexports.entry(module.clone()).or_default().insert(name.clone(), target);
-            }
+        for (path, bound) in referenced_paths(text) {
+            let Some(name) = bound else { continue };
+            let imported = match resolve(module, &path, &modules, &no_reexports) {
+                Some(target) => Imported::Module(target),
+                None if is_outside(&path) => Imported::Outside,
+                None => continue,
+            };
+            reexports.entry(module.clone()).or_default().insert(name, imported);
+        }
+        // `#[macro_export] macro_rules! m` lives at `crate::m` but is the file's own
+        for name in exported_macros(text) {
+            reexports.entry(String::new()).or_default().insert(name, Imported::Module(module.clone()));
         }
     }
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -154,12 +168,27 @@ fn module_path(rel: &Path) -> String {
     parts.join("::")
 }
 
+/// Where a name a `use` item binds comes from.
+#[derive(Debug, Clone)]
+enum Imported {
+    /// A module of this crate (the file the item is defined or re-exported in).
+    Module(String),
+    /// Another crate: `use wxkf_types as types;`, `pub use wxkf_client;`, `use serde::Serialize`.
+    Outside,
+}
+
+/// A `use` path that names no module of this crate: it starts with neither `crate`, `self`
+/// nor `super` (and `resolve` found no child module of that name).
+fn is_outside(path: &[String]) -> bool {
+    path.first().is_some_and(|first| !matches!(first.as_str(), "crate" | "$crate" | "self" | "super"))
+}
+
 /// The module an absolute-or-relative `path` (as written) names from `module`, if any.
 fn resolve(
     module: &str,
     path: &[String],
     modules: &BTreeMap<String, String>,
-    reexports: &BTreeMap<String, BTreeMap<String, String>>,
+    reexports: &BTreeMap<String, BTreeMap<String, Imported>>,
 ) -> Option<String> {
     let mut base: Vec<String> =
         if module.is_empty() { Vec::new() } else { module.split("::").map(str::to_owned).collect() };
@@ -192,11 +221,13 @@ fn resolve(
     for len in (0..=full.len()).rev() {
         let candidate = full[..len].join("::");
         if modules.contains_key(&candidate) {
-            // an item the module only re-exports: the edge goes where it comes from
-            if let Some(target) = full.get(len).and_then(|name| reexports.get(&candidate)?.get(name)) {
-                return Some(target.clone());
-            }
-            return Some(candidate);
+            // an item the module only re-exports: the edge goes where it comes from, and
+            // nowhere when that is another crate
+            return match full.get(len).and_then(|name| reexports.get(&candidate)?.get(name)) {
+                Some(Imported::Module(target)) => Some(target.clone()),
+                Some(Imported::Outside) => None,
+                None => Some(candidate),
+            };
         }
     }
     None
@@ -214,14 +245,45 @@ enum Tok {
     Other(char),
 }
 
-/// Every path the text names: each leaf of each `use` tree (`true`), and `crate::`/`super::`/
-/// `self::` paths elsewhere (`false`).
-fn referenced_paths(text: &str) -> Vec<(Vec<String>, bool)> {
+/// Every path the text names: each leaf of each `use` tree with the name it binds (the alias
+/// after `as`, else the last segment; `None` for a glob), and `crate::`/`super::`/`self::` paths
+/// elsewhere (`None`).
+fn referenced_paths(text: &str) -> Vec<(Vec<String>, Option<String>)> {
     let toks = tokens(&strip_test_modules(&strip_comments_and_literals(text)));
     let mut out = Vec::new();
+    // brace depth, and the depths at which inline `mod name { … }` blocks opened: the first
+    // `super`s inside one stay in this file
+    let mut depth = 0usize;
+    let mut inline: Vec<usize> = Vec::new();
+    let in_file = |mut path: Vec<String>, inline: usize| {
+        let supers = path.iter().take_while(|s| *s == "super").count();
+        if supers > 0 && inline > 0 {
+            if supers <= inline {
+                path.drain(..supers);
+                path.insert(0, "self".to_owned());
+            } else {
+                path.drain(..inline);
+            }
+        }
+        path
+    };
     let mut i = 0;
     while i < toks.len() {
         match &toks[i] {
+            Tok::Open => depth += 1,
+            Tok::Close => {
+                if inline.last() == Some(&depth) {
+                    inline.pop();
+                }
+                depth = depth.saturating_sub(1);
+            }
+            Tok::Ident(word)
+                if word == "mod"
+                    && matches!(toks.get(i + 1), Some(Tok::Ident(_)))
+                    && toks.get(i + 2) == Some(&Tok::Open) =>
+            {
+                inline.push(depth + 1);
+            }
             Tok::Ident(word) if word == "use" => {
                 i += 1;
                 if toks.get(i) == Some(&Tok::Colons) {
@@ -229,7 +291,7 @@ fn referenced_paths(text: &str) -> Vec<(Vec<String>, bool)> {
                 }
                 let mut leaves = Vec::new();
                 parse_use_tree(&toks, &mut i, Vec::new(), &mut leaves);
-                out.extend(leaves.into_iter().map(|leaf| (leaf, true)));
+                out.extend(leaves.into_iter().map(|(path, bound)| (in_file(path, inline.len()), bound)));
                 while i < toks.len() && toks[i] != Tok::Semi {
                     i += 1;
                 }
@@ -241,16 +303,24 @@ fn referenced_paths(text: &str) -> Vec<(Vec<String>, bool)> {
                 let dollar = i > 0 && toks[i - 1] == Tok::Other('$');
                 let mut path = vec![if dollar { "$crate".to_owned() } else { word.clone() }];
                 i += 1;
+                let mut metavariable = false;
                 while toks.get(i) == Some(&Tok::Colons) {
                     match toks.get(i + 1) {
                         Some(Tok::Ident(s)) => {
                             path.push(s.clone());
                             i += 2;
                         }
+                        Some(Tok::Other('$')) => {
+                            metavariable = true;
+                            break;
+                        }
                         _ => break,
                     }
                 }
-                out.push((path, false));
+                // `crate::$area::Item` in a macro names a module not known here: no edge
+                if !(metavariable && path.len() == 1) {
+                    out.push((in_file(path, inline.len()), None));
+                }
                 continue;
             }
             _ => {}
@@ -260,11 +330,46 @@ fn referenced_paths(text: &str) -> Vec<(Vec<String>, bool)> {
     out
 }
 
-fn parse_use_tree(toks: &[Tok], i: &mut usize, prefix: Vec<String>, out: &mut Vec<Vec<String>>) {
+/// The names of the `#[macro_export]` macros the text defines.
+fn exported_macros(text: &str) -> Vec<String> {
+    let toks = tokens(&strip_test_modules(&strip_comments_and_literals(text)));
+    let mut names = Vec::new();
+    let mut exported = false;
+    for (k, tok) in toks.iter().enumerate() {
+        match tok {
+            Tok::Ident(word) if word == "macro_export" && k > 0 && toks[k - 1] == Tok::Other('[') => {
+                exported = true;
+            }
+            Tok::Ident(word) if word == "macro_rules" && toks.get(k + 1) == Some(&Tok::Other('!')) => {
+                if let (true, Some(Tok::Ident(name))) = (exported, toks.get(k + 2)) {
+                    names.push(name.clone());
+                }
+                exported = false;
+            }
+            _ => {}
+        }
+    }
+    names
+}
+
+/// One `use` tree from `toks[*i]`: each leaf path with the name it binds (see
+/// [`referenced_paths`]).
+fn parse_use_tree(
+    toks: &[Tok],
+    i: &mut usize,
+    prefix: Vec<String>,
+    out: &mut Vec<(Vec<String>, Option<String>)>,
+) {
     let mut path = prefix;
+    // `self` in `a::{self}` binds `a`
+    let last_name = |path: &[String]| path.iter().rev().find(|s| *s != "self").cloned();
+    let mut bound = None;
     loop {
         match toks.get(*i) {
             Some(Tok::Ident(s)) if s == "as" => {
+                if let Some(Tok::Ident(alias)) = toks.get(*i + 1) {
+                    bound = Some(alias.clone());
+                }
                 *i += 2;
                 break;
             }
@@ -275,7 +380,11 @@ fn parse_use_tree(toks: &[Tok], i: &mut usize, prefix: Vec<String>, out: &mut Ve
                     *i += 1;
                     continue;
                 }
+                bound = last_name(&path);
                 if toks.get(*i).is_some_and(|t| matches!(t, Tok::Ident(s) if s == "as")) {
+                    if let Some(Tok::Ident(alias)) = toks.get(*i + 1) {
+                        bound = Some(alias.clone());
+                    }
                     *i += 2;
                 }
                 break;
@@ -309,7 +418,8 @@ fn parse_use_tree(toks: &[Tok], i: &mut usize, prefix: Vec<String>, out: &mut Ve
         }
     }
     if !path.is_empty() {
-        out.push(path);
+        // `as _` binds nothing
+        out.push((path, bound.filter(|name| name != "_")));
     }
 }
 
@@ -435,7 +545,26 @@ fn strip_test_modules(text: &str) -> String {
         let attr = from + found;
         let after = attr + "#[cfg(test)]".len();
         let rest = &out[after..];
-        let trimmed = rest.trim_start();
+        let mut trimmed = rest.trim_start();
+        // more attributes may follow: `#[cfg(test)] #[allow(clippy::unwrap_used)] mod tests { … }`
+        while trimmed.starts_with("#[") {
+            let mut depth = 0;
+            let mut end = trimmed.len();
+            for (k, ch) in trimmed.char_indices() {
+                match ch {
+                    '[' => depth += 1,
+                    ']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            end = k + 1;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            trimmed = trimmed[end..].trim_start();
+        }
         let Some(decl) = trimmed.strip_prefix("mod ") else {
             from = after;
             continue;
@@ -695,6 +824,86 @@ mod tests {
                  fn f<'a>(x: &'a str) -> &'a str { x }\n\
                  #[cfg(test)]\nmod tests {\n    use super::*;\n    use crate::a::A;\n    fn g() { if true { } }\n}\n",
             ),
+        ]);
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn an_outside_crate_re_exported_under_an_alias_is_not_a_module_of_the_crate() {
+        // `crate::types::X` goes to wxkf_types, `crate::serde::Y` to serde: no edge to the root
+        let found = described(&[
+            (
+                "lib.rs",
+                "mod client;\npub use client::Client;\npub use wxkf_types as types;\npub use serde;\n\
+                 pub use other::{self as alias};\n",
+            ),
+            (
+                "client.rs",
+                "use crate::types::Endpoint;\npub struct Client;\n\
+                 fn f(_: crate::serde::Value, _: crate::alias::Z) {}\n",
+            ),
+        ]);
+        assert!(found.is_empty(), "{found:?}");
+        // the same file naming an item the root defines is a circle
+        let found = described(&[
+            (
+                "lib.rs",
+                "mod client;\npub use client::Client;\npub use wxkf_types as types;\npub fn top() {}\n",
+            ),
+            ("client.rs", "use crate::types::Endpoint;\npub struct Client;\nfn f() { crate::top() }\n"),
+        ]);
+        assert_eq!(found, ["fixture: crate -> client -> crate (src/lib.rs, src/client.rs)"]);
+    }
+
+    #[test]
+    fn an_alias_of_a_crate_item_is_an_edge_to_its_file() {
+        let found = described(&[
+            ("lib.rs", "mod a;\nmod b;\npub use a::Thing as Renamed;\n"),
+            ("a.rs", "pub struct Thing;\nfn f(_: crate::b::B) {}\n"),
+            ("b.rs", "pub struct B;\nfn g(_: crate::Renamed) {}\n"),
+        ]);
+        assert_eq!(found, ["fixture: a -> b -> a (src/a.rs, src/b.rs)"]);
+    }
+
+    #[test]
+    fn test_modules_with_more_attributes_are_not_edges() {
+        let found = described(&[
+            ("lib.rs", "mod a;\npub use a::A;\n"),
+            (
+                "a.rs",
+                "pub struct A;\n#[cfg(test)]\n#[allow(clippy::unwrap_used)]\nmod tests {\n    use super::*;\n}\n",
+            ),
+        ]);
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn super_inside_an_inline_module_stays_in_the_file() {
+        let found = described(&[
+            ("lib.rs", "mod a;\npub use a::A;\n"),
+            ("a.rs", "pub struct A;\npub mod inner {\n    use super::A;\n    fn f() -> super::A { A }\n}\n"),
+        ]);
+        assert!(found.is_empty(), "{found:?}");
+        // two levels up from an inline module of `net::x` is the root
+        let found = described(&[
+            ("lib.rs", "mod net;\npub use net::x::X;\npub fn top() {}\n"),
+            ("net/mod.rs", "pub mod x;\n"),
+            ("net/x.rs", "pub struct X;\nmod inner {\n    fn f() { super::super::super::top() }\n}\n"),
+        ]);
+        assert_eq!(found, ["fixture: crate -> net::x -> crate (src/lib.rs, src/net/x.rs)"]);
+    }
+
+    #[test]
+    fn exported_macros_and_metavariable_paths_are_the_defining_files() {
+        let found = described(&[
+            ("lib.rs", "mod table;\nmod a;\npub use table::ALL;\n"),
+            (
+                "table.rs",
+                "#[macro_export]\nmacro_rules! rows { ($m:ident) => { $m!(a::A) } }\n\
+                 macro_rules! define { ($area:ident :: $t:ident) => { pub const ALL: &[&str] = &[stringify!(crate::$area::$t)]; } }\n\
+                 crate::rows!(define);\n",
+            ),
+            ("a.rs", "pub struct A;\n"),
         ]);
         assert!(found.is_empty(), "{found:?}");
     }
