@@ -1,7 +1,7 @@
 //! Project automation, run as `cargo xtask <task>` (std plus serde_json, toml and semver, so it
 //! builds in seconds).
 //!
-//! - `ci`: what CI runs — layering check, fmt check, clippy `-D warnings`, tests, the demo, rustdoc
+//! - `ci`: what CI runs — layering check, the no-import-circles check (`modules`), fmt check, clippy `-D warnings`, tests, the demo, rustdoc
 //!   `-D warnings`, the `redis` feature's tests against a real redis-server (`REDIS_URL`; they fail
 //!   without one unless `WXKF_SKIP_REDIS=1`, which CI never sets), and `release-check`; with
 //!   `CI=true` also every fuzz target for 20 s.
@@ -14,12 +14,14 @@
 //! - `fuzz [SECONDS]`: every cargo-fuzz target for a bounded time each (installs cargo-fuzz and a
 //!   nightly-free toolchain setting as needed).
 //! - `bench`: the criterion benches.
+//! - `modules`: no import circles between the files of any crate (see the `modules` module).
 
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
+mod modules;
 mod release;
 
 fn main() -> ExitCode {
@@ -29,9 +31,12 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz(args.get(1).map(String::as_str)),
         Some("bench") => bench(&args[1..]),
         Some("layers") => check_layers(),
+        Some("modules") => modules::check(&root()),
         Some("release-check") => release_check(),
         _ => {
-            eprintln!("usage: cargo xtask <ci | fuzz [SECONDS] | bench [ARGS] | layers | release-check>");
+            eprintln!(
+                "usage: cargo xtask <ci | fuzz [SECONDS] | bench [ARGS] | layers | modules | release-check>"
+            );
             return ExitCode::from(2);
         }
     };
@@ -75,6 +80,7 @@ fn run_in(dir: &Path, program: &str, args: &[&str], envs: &[(&str, &str)]) -> Re
 
 fn ci() -> Result<(), String> {
     check_layers()?;
+    modules::check(&root())?;
     // release-check's quick part first (versions, path dependencies); its packaging runs below
     let metadata = check_release_versions()?;
     run("cargo", &["fmt", "--all", "--check"])?;

@@ -17,7 +17,7 @@ use crate::args::{
     AccountsAction, AccountsArgs, ApiOpts, ErrcodeArgs, SendArgs, ServicersArgs, StateArgs, SyncArgs,
     TokenArgs,
 };
-use crate::commands::{Failure, print_line, usage};
+use crate::output::{Failure, print_line, usage};
 use crate::secrets;
 
 /// A client for `opts`, and the token store it caches in (read by `wxkf token` for the expiry).

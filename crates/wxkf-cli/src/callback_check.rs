@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use wxkf_crypto::CallbackCrypto;
 
 use crate::args::CallbackOpts;
-use crate::doctor::Check;
+use crate::check::Check;
 
 /// What one request to the route brought back.
 struct Answer {

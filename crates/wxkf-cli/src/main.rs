@@ -11,8 +11,10 @@
 mod api;
 mod args;
 mod callback_check;
+mod check;
 mod commands;
 mod doctor;
+mod output;
 mod secrets;
 
 use clap::Parser;

@@ -12,10 +12,10 @@ use tracing::Instrument;
 use tracing::field::Empty;
 use wxkf_types::{Endpoint, RequestBody, ResponseBody};
 
-use crate::config::{ClientBuilder, Config};
+use crate::config::{ClientBuilder, Inner};
 use crate::error::{Error, chain};
 use crate::retry::RetryState;
-use crate::token::{AccessToken, CachedToken, CorpSecret, TokenKey, TokenManager};
+use crate::token::{AccessToken, CachedToken, CorpSecret, TokenKey};
 use crate::transport::{self, Prepared};
 
 /// Path of the token endpoint (kf-api.md §1).
@@ -60,12 +60,6 @@ pub struct Client {
     inner: Arc<Inner>,
 }
 
-pub(crate) struct Inner {
-    pub(crate) http: reqwest::Client,
-    pub(crate) config: Config,
-    pub(crate) tokens: TokenManager,
-}
-
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let config = &self.inner.config;
@@ -86,6 +80,16 @@ struct GetTokenBody {
     access_token: String,
     #[serde(default)]
     expires_in: serde_json::Value,
+}
+
+impl ClientBuilder {
+    /// Builds the client.
+    ///
+    /// Fails with [`Error::InvalidArgument`] on an empty corp id or secret or a base URL that is not
+    /// `http(s)://…`, and with [`Error::Transport`] if the HTTP client cannot be built.
+    pub fn build(self) -> Result<Client, Error> {
+        Ok(Client::from_inner(self.into_inner()?))
+    }
 }
 
 impl Client {

@@ -1,9 +1,12 @@
-//! Building a [`Client`]: credentials, base URL, timeouts, retries, token store.
+//! Building a [`Client`](crate::Client): credentials, base URL, timeouts, retries, token store.
+//!
+//! The builder checks its settings and makes the client's parts ([`Inner`]);
+//! [`ClientBuilder::build`] (in `client.rs`) wraps them in a `Client`, so this file does not
+//! import the client.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::client::{Client, Inner};
 use crate::error::Error;
 use crate::retry::RetryPolicy;
 use crate::token::{CorpSecret, MemoryTokenStore, TokenKey, TokenManager, TokenStore};
@@ -44,7 +47,7 @@ pub(crate) struct Config {
     pub(crate) max_media_bytes: Option<u64>,
 }
 
-/// Builds a [`Client`]; start with [`Client::builder`].
+/// Builds a [`Client`](crate::Client); start with [`Client::builder`](crate::Client::builder).
 ///
 /// ```
 /// use std::time::Duration;
@@ -178,11 +181,8 @@ impl ClientBuilder {
         self
     }
 
-    /// Builds the client.
-    ///
-    /// Fails with [`Error::InvalidArgument`] on an empty corp id or secret or a base URL that is not
-    /// `http(s)://…`, and with [`Error::Transport`] if the HTTP client cannot be built.
-    pub fn build(self) -> Result<Client, Error> {
+    /// The client's parts from these settings: see [`ClientBuilder::build`] for the errors.
+    pub(crate) fn into_inner(self) -> Result<Inner, Error> {
         if self.corp_id.trim().is_empty() {
             return Err(Error::invalid_argument("corp id is empty"));
         }
@@ -211,8 +211,15 @@ impl ClientBuilder {
             max_response_bytes: self.max_response_bytes,
             max_media_bytes: self.max_media_bytes,
         };
-        Ok(Client::from_inner(Inner { http, config, tokens }))
+        Ok(Inner { http, config, tokens })
     }
+}
+
+/// What a built client holds: its HTTP client, its settings and its token manager.
+pub(crate) struct Inner {
+    pub(crate) http: reqwest::Client,
+    pub(crate) config: Config,
+    pub(crate) tokens: TokenManager,
 }
 
 fn normalize_base_url(raw: &str) -> Result<String, Error> {

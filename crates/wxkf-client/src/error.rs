@@ -22,7 +22,7 @@ use std::sync::Arc;
 use wxkf_types::errcode::{self, Category};
 use wxkf_types::service_state::ServiceState;
 
-use crate::token::TokenStoreError;
+use crate::store_error::TokenStoreError;
 
 /// Everything that can go wrong when calling WeCom.
 ///

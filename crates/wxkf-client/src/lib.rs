@@ -10,6 +10,7 @@ pub mod paging;
 #[cfg(feature = "redis")]
 pub mod redis_store;
 mod retry;
+mod store_error;
 pub mod token;
 mod transport;
 

@@ -184,19 +184,7 @@ impl CachedToken {
     }
 }
 
-/// A [`TokenStore`]'s error as [`Error::TokenStore`] carries it: the store's `std::io::Error`
-/// (the one error type of every store trait in the workspace) behind an `Arc`, so that the
-/// error, like [`Error`], is cheap to clone and can be shared by every caller of one fetch.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error(transparent)]
-pub struct TokenStoreError(Arc<dyn std::error::Error + Send + Sync>);
-
-impl TokenStoreError {
-    /// Wraps a store's own error.
-    pub fn new(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        TokenStoreError(Arc::from(err.into()))
-    }
-}
+pub use crate::store_error::TokenStoreError;
 
 /// Where access tokens are cached: in memory by default ([`MemoryTokenStore`]); a shared store
 /// (Redis, …) can be plugged in so several processes use one token.
