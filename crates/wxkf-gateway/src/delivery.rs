@@ -8,7 +8,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::backend::Answer;
+use crate::protocol::Answer;
 
 /// The delivery id of a turn or event: derived from its kind, account and msgids only, so it is
 /// the same on every retry of the delivery, also after a restart (the messages are pulled again

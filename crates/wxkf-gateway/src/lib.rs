@@ -23,7 +23,9 @@ pub mod config;
 pub mod delivery;
 pub mod media;
 pub mod metrics;
+mod protocol;
 mod server;
+mod shared;
 pub mod state;
 
 use std::future::Future;
@@ -44,12 +46,8 @@ pub use config::{Config, ConfigError, Secret};
 use crate::backend::{Backend, Backends};
 use crate::config::BackendConfig;
 use crate::metrics::{Metrics, Outcome};
+use crate::shared::{Shared, chain};
 use crate::state::StateStore;
-
-/// An error and its whole `source()` chain on one line.
-pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    wxkf_client::error::chain(e).to_string()
-}
 
 /// Why the gateway could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -92,41 +90,16 @@ pub enum GatewayError {
     },
 }
 
-/// What the handler, the backends and the routes share.
-pub(crate) struct Shared {
-    pub(crate) config: Config,
-    pub(crate) metrics: Arc<Metrics>,
-    pub(crate) pending: delivery::Pending,
-    pub(crate) state: StateStore,
-    pub(crate) http: reqwest::Client,
-    pub(crate) public_url: OnceLock<String>,
-    pub(crate) media: media::MediaCache,
-    pub(crate) backends: Backends,
-    pub(crate) api_token: Secret,
-    pub(crate) client: wxkf_client::Client,
-}
-
-impl Shared {
-    /// The gateway URL of a customer's file, for `media_url`.
-    pub(crate) fn media_url(&self, media_id: &str) -> String {
-        let base = self.public_url.get().map(String::as_str).unwrap_or("");
-        let id = percent_encoding::utf8_percent_encode(media_id, percent_encoding::NON_ALPHANUMERIC);
-        format!("{base}/v1/media/{id}")
-    }
-
-    /// This instance's `POST /v1/replies` URL (`X-Wxkf-Reply-To`).
-    pub(crate) fn replies_url(&self) -> String {
-        format!("{}/v1/replies", self.public_url.get().map(String::as_str).unwrap_or(""))
-    }
-
-    fn backend_for(&self, open_kfid: &str) -> Option<&Arc<dyn Backend>> {
-        self.config.route(open_kfid).and_then(|name| self.backends.get(name))
-    }
-}
-
 /// The runtime's handler: routes each turn and event to its account's backend.
 struct GatewayHandler {
     shared: Arc<Shared>,
+    backends: Backends,
+}
+
+impl GatewayHandler {
+    fn backend_for(&self, open_kfid: &str) -> Option<&Arc<dyn Backend>> {
+        self.shared.config.route(open_kfid).and_then(|name| self.backends.get(name))
+    }
 }
 
 #[async_trait]
@@ -144,7 +117,7 @@ impl Handler for GatewayHandler {
             backend::hand_off(shared, ctx).await?;
             return Ok(());
         }
-        let Some(backend) = shared.backend_for(ctx.open_kfid()) else {
+        let Some(backend) = self.backend_for(ctx.open_kfid()) else {
             warn!(
                 open_kfid = ctx.open_kfid(),
                 "no route for this account: the turn is not answered (add a [[routes]] entry)"
@@ -162,7 +135,7 @@ impl Handler for GatewayHandler {
         {
             warn!(error = %chain(&e), "the welcome text was not sent");
         }
-        match shared.backend_for(ctx.open_kfid()) {
+        match self.backend_for(ctx.open_kfid()) {
             Some(backend) => backend.event(shared, ctx, msg, event).await,
             None => Ok(()),
         }
@@ -291,7 +264,6 @@ impl Gateway {
             http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?,
             public_url: OnceLock::new(),
             media: media::MediaCache::default(),
-            backends,
             api_token,
             client: client.clone(),
             config,
@@ -303,7 +275,7 @@ impl Gateway {
             .local_addr()
             .map_err(|source| GatewayError::Io { what: "server.listen".to_owned(), source })?;
         let _ = shared.public_url.set(shared.config.public_url(addr));
-        let handler = GatewayHandler { shared: Arc::clone(&shared) };
+        let handler = GatewayHandler { shared: Arc::clone(&shared), backends };
         let mut builder = Bot::builder(client, handler).config(bot_config(&shared.config));
         builder = match (redis, &shared.config.server.data_dir) {
             (Some(conn), _) => builder.redis(conn, &format!("{}bot:", shared.config.server.redis_prefix)),

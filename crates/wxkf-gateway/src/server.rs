@@ -15,9 +15,9 @@ use serde::Deserialize;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
-use crate::Shared;
-use crate::backend::Answer;
 use crate::delivery::ReplyOutcome;
+use crate::protocol::Answer;
+use crate::shared::Shared;
 
 /// The routes, with their state.
 pub(crate) fn routes(shared: Arc<Shared>) -> Router {

@@ -8,9 +8,9 @@ use serde_json::json;
 use wxkf_bot::{HandlerError, ReplyContext, Turn, async_trait};
 
 use super::Backend;
-use crate::Shared;
 use crate::config::{DifyConfig, Secret};
 use crate::metrics::Outcome;
+use crate::shared::Shared;
 
 /// A chat-messages call that failed (retried by the runtime).
 #[derive(Debug, thiserror::Error)]
@@ -79,12 +79,12 @@ impl Backend for Dify {
                 }))
                 .send()
                 .await
-                .map_err(|e| err(crate::chain(&e.without_url())))?;
+                .map_err(|e| err(crate::shared::chain(&e.without_url())))?;
             let status = resp.status();
             if !status.is_success() {
                 return Err(err(format!("HTTP {status}")));
             }
-            let a: ChatAnswer = resp.json().await.map_err(|e| err(crate::chain(&e.without_url())))?;
+            let a: ChatAnswer = resp.json().await.map_err(|e| err(crate::shared::chain(&e.without_url())))?;
             if a.answer.trim().is_empty() {
                 return Err(err("the answer is empty".to_owned()));
             }

@@ -7,12 +7,12 @@ pub(crate) mod webhook;
 
 use std::sync::Arc;
 
-use serde::Deserialize;
 use wxkf_bot::{HandlerError, ReplyContext, ReplyError, Turn, async_trait};
 use wxkf_types::media::MediaType;
-use wxkf_types::message::{Event, Message, MsgMenu, SendLink};
+use wxkf_types::message::{Event, Message, SendLink};
 
-use crate::Shared;
+pub(crate) use crate::protocol::{Action, Answer, Reply};
+use crate::shared::Shared;
 
 /// One backend (`[backends.NAME]`).
 #[async_trait]
@@ -36,50 +36,6 @@ pub(crate) trait Backend: Send + Sync + 'static {
 
 /// The backends by name.
 pub(crate) type Backends = std::collections::BTreeMap<String, Arc<dyn Backend>>;
-
-/// One reply of the webhook protocol.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub(crate) enum Reply {
-    /// `{"type": "text", "text"}`: split at 2048 bytes, cut to the budget with the marker.
-    Text { text: String },
-    /// `{"type": "image", "url"}`: downloaded by the gateway, uploaded, sent.
-    Image { url: String },
-    /// `{"type": "file", "url"}`: likewise.
-    File { url: String },
-    /// `{"type": "link", "title", "url", "desc"?, "thumb_media_id"? | "thumb_url"?}`.
-    Link {
-        title: String,
-        url: String,
-        #[serde(default)]
-        desc: Option<String>,
-        #[serde(default)]
-        thumb_media_id: Option<String>,
-        #[serde(default)]
-        thumb_url: Option<String>,
-    },
-    /// `{"type": "menu", "head_content"?, "list", "tail_content"?}` (kf-api.md §5.4 msgmenu).
-    Menu(MsgMenu),
-}
-
-/// What to do with the session after the replies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum Action {
-    /// To the waiting pool (转人工), with `conversation.hand_off_text`.
-    HandOff,
-    /// End the session.
-    End,
-}
-
-/// A synchronous answer, or the body of `POST /v1/replies` (whose `id` is read separately).
-#[derive(Debug, Clone, Default, Deserialize)]
-pub(crate) struct Answer {
-    #[serde(default)]
-    pub(crate) replies: Vec<Reply>,
-    #[serde(default)]
-    pub(crate) action: Option<Action>,
-}
 
 /// What [`apply`] sent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -8,9 +8,9 @@ use serde_json::json;
 use wxkf_bot::{HandlerError, ReplyContext, Turn, async_trait};
 
 use super::Backend;
-use crate::Shared;
 use crate::config::{OpenAiConfig, Secret};
 use crate::metrics::Outcome;
+use crate::shared::Shared;
 use crate::state::ChatMessage;
 
 /// A chat-completions call that failed (retried by the runtime).
@@ -76,12 +76,12 @@ impl OpenAi {
                 .json(&json!({"model": self.model, "messages": messages}))
                 .send()
                 .await
-                .map_err(|e| err(crate::chain(&e.without_url())))?;
+                .map_err(|e| err(crate::shared::chain(&e.without_url())))?;
             let status = resp.status();
             if !status.is_success() {
                 return Err(err(format!("HTTP {status}")));
             }
-            let c: Completion = resp.json().await.map_err(|e| err(crate::chain(&e.without_url())))?;
+            let c: Completion = resp.json().await.map_err(|e| err(crate::shared::chain(&e.without_url())))?;
             c.choices
                 .into_iter()
                 .next()

@@ -8,10 +8,10 @@ use wxkf_bot::{HandlerError, ReplyContext, ReplyError, Turn, async_trait};
 use wxkf_types::message::{Event, Message, MessageContent};
 
 use super::{Answer, Backend, apply, not_retried};
-use crate::Shared;
 use crate::config::{Secret, WebhookConfig};
 use crate::delivery::{ReplyOutcome, delivery_id, signature};
 use crate::metrics::Outcome;
+use crate::shared::Shared;
 
 /// Why a delivery did not get an answer the gateway can use.
 #[derive(Debug, thiserror::Error)]
@@ -159,7 +159,7 @@ impl Webhook {
                 let detail = if e.is_timeout() {
                     format!("no answer within {} s (timeout_s)", self.timeout.as_secs())
                 } else {
-                    crate::chain(&e.without_url())
+                    crate::shared::chain(&e.without_url())
                 };
                 return Err(WebhookError::Unreachable { backend: name, id, detail });
             }
@@ -174,7 +174,7 @@ impl Webhook {
                 return Err(WebhookError::Unreachable {
                     backend: name,
                     id,
-                    detail: crate::chain(&e.without_url()),
+                    detail: crate::shared::chain(&e.without_url()),
                 });
             }
         };
@@ -292,7 +292,7 @@ impl Webhook {
                 Ok(())
             }
             Err(e) => {
-                let _ = job.done.send(ReplyOutcome::Failed(crate::chain(e.as_ref())));
+                let _ = job.done.send(ReplyOutcome::Failed(crate::shared::chain(e.as_ref())));
                 Err(e)
             }
         }
