@@ -13,15 +13,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-/// `None` and `Some("")` are both "not given": WeCom must never see an empty optional string.
-pub(crate) fn none_or_empty(v: &Option<String>) -> bool {
-    v.as_deref().is_none_or(str::is_empty)
-}
-
-/// `Some(v)` unless `v` is empty.
-pub(crate) fn non_empty(v: impl Into<String>) -> Option<String> {
-    Some(v.into()).filter(|v| !v.is_empty())
-}
+use crate::serde_util::{non_empty, none_or_empty};
 
 /// Body of `POST /cgi-bin/kf/account/add` (kf-api.md §2.1): create a Kf account. Not idempotent: a
 /// retry may create a second account.

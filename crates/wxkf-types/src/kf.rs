@@ -23,7 +23,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::account::{non_empty, none_or_empty};
+use crate::serde_util::{non_empty, none_or_empty};
 
 pub use crate::corp::{GetCorpQualificationRequest, GetCorpQualificationResponse};
 pub use crate::message::{

@@ -15,10 +15,7 @@
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// `Some(v)` unless `v` is empty.
-fn non_empty(v: impl Into<String>) -> Option<String> {
-    Some(v.into()).filter(|v| !v.is_empty())
-}
+use crate::serde_util::non_empty;
 
 /// Largest `limit` of the list endpoints (kf-api.md §10).
 pub const MAX_LIST_LIMIT: u32 = 1000;

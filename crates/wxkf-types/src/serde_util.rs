@@ -166,6 +166,16 @@ pub(crate) mod opt_int_bool {
     }
 }
 
+/// `None` and `Some("")` are both "not given": WeCom must never see an empty optional string.
+pub(crate) fn none_or_empty(v: &Option<String>) -> bool {
+    v.as_deref().is_none_or(str::is_empty)
+}
+
+/// `Some(v)` unless `v` is empty.
+pub(crate) fn non_empty(v: impl Into<String>) -> Option<String> {
+    Some(v.into()).filter(|v| !v.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use serde::{Deserialize, Serialize};

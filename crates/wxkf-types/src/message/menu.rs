@@ -62,13 +62,13 @@ pub struct MsgMenuBuilder {
 impl MsgMenuBuilder {
     /// Text above the items.
     pub fn head_content(mut self, text: impl Into<String>) -> Self {
-        self.menu.head_content = super::non_empty(text);
+        self.menu.head_content = crate::serde_util::non_empty(text);
         self
     }
 
     /// Text below the items.
     pub fn tail_content(mut self, text: impl Into<String>) -> Self {
-        self.menu.tail_content = super::non_empty(text);
+        self.menu.tail_content = crate::serde_util::non_empty(text);
         self
     }
 

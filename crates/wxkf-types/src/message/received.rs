@@ -538,7 +538,7 @@ impl LocationContent {
 
     /// Set the address (an empty one is not sent).
     pub fn with_address(mut self, address: impl Into<String>) -> Self {
-        self.address = super::non_empty(address);
+        self.address = crate::serde_util::non_empty(address);
         self
     }
 }

@@ -269,7 +269,7 @@ impl SendLink {
 
     /// Set the description (an empty one is not sent).
     pub fn with_desc(mut self, desc: impl Into<String>) -> Self {
-        self.desc = super::non_empty(desc);
+        self.desc = crate::serde_util::non_empty(desc);
         self
     }
 }
