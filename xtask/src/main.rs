@@ -97,6 +97,7 @@ fn ci() -> Result<(), String> {
     // the README's first command, so it never rots (it bounds itself to 120 s)
     run("cargo", &["run", "--locked", "--example", "demo"])?;
     run("cargo", &["run", "--locked", "--example", "llm_demo"])?;
+    run("cargo", &["run", "--locked", "-p", "wxkf-gateway", "--example", "gateway_demo"])?;
     run_in(
         &root(),
         "cargo",
@@ -174,8 +175,16 @@ fn package_workspace(metadata: &serde_json::Value) -> Result<(), String> {
 }
 
 /// Crates in layer order: a crate may depend only on crates listed before it.
-const LAYERS: &[&str] =
-    &["wxkf-crypto", "wxkf-types", "wxkf-client", "wxkf-bot", "wxkf-axum", "wxkf-sim", "wxkf-cli"];
+const LAYERS: &[&str] = &[
+    "wxkf-crypto",
+    "wxkf-types",
+    "wxkf-client",
+    "wxkf-bot",
+    "wxkf-axum",
+    "wxkf-sim",
+    "wxkf-cli",
+    "wxkf-gateway",
+];
 
 /// Dependencies point one way: no crate depends on a crate above it, and crypto and types (the
 /// bottom layer) do not depend on each other.
