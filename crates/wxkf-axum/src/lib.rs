@@ -41,12 +41,14 @@
 #![deny(missing_docs)]
 
 mod router;
+mod telemetry;
 
 pub use router::{
     Callback, CallbackConfig, CallbackHandler, DEFAULT_BODY_LIMIT, DEFAULT_PATH,
     DEFAULT_REJECTION_LOG_INTERVAL, DEFAULT_REJECTION_LOG_LINES, bot_router, bot_router_with,
     callback_router,
 };
+pub use telemetry::{METRIC_NAMES, describe_metrics};
 pub use wxkf_bot as bot;
 
 // The repository's READMEs (English and Chinese) are compiled and run as doc tests here, so their

@@ -287,6 +287,7 @@ impl Shared {
     /// rejection log's rate limit, 5xx (our own trouble) always.
     fn refuse(&self, rejection: Rejection) -> Response {
         let Rejection { status, reason, detail } = rejection;
+        crate::telemetry::callback(crate::telemetry::rejection_result(reason));
         if status.is_server_error() {
             warn!(status = status.as_u16(), reason, detail = %detail, "callback refused");
         } else {
@@ -371,6 +372,9 @@ fn plain(body: impl Into<Body>) -> Response {
 
 async fn verify_url(State(shared): State<Arc<Shared>>, RawQuery(raw): RawQuery) -> Response {
     let result = verify_url_inner(&shared, raw);
+    if result.is_ok() {
+        crate::telemetry::callback("url_verified");
+    }
     shared.answer(result)
 }
 
@@ -388,6 +392,9 @@ fn verify_url_inner(shared: &Shared, raw: Option<String>) -> Result<Response, Re
 
 async fn receive(State(shared): State<Arc<Shared>>, RawQuery(raw): RawQuery, req: Request) -> Response {
     let result = receive_inner(&shared, raw, req).await;
+    if result.is_ok() {
+        crate::telemetry::callback("accepted");
+    }
     shared.answer(result)
 }
 

@@ -6,6 +6,9 @@ use std::time::Duration;
 use crate::conversation::{DEFAULT_CUT_MARKER, Placeholder, TurnConfig};
 use crate::error::BotError;
 
+/// How long a dead letter is kept by default: 7 days.
+pub(crate) const DEFAULT_DEAD_LETTER_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// Tuning of the runtime; `BotConfig::default()` suits most bots. [`BotBuilder::build`](crate::BotBuilder::build) refuses
 /// values that cannot work (zero limits, a zero lease).
 #[derive(Debug, Clone)]
@@ -70,6 +73,10 @@ pub struct BotConfig {
     /// or the message's callback after the reply; docs/architecture.md, "The reply budget").
     /// Larger is more cautious: a reply may be left unused that WeCom would have taken.
     pub clock_skew: Duration,
+    /// How long a dead letter is kept in the [`DeadLetterStore`](crate::DeadLetterStore) for
+    /// [`Bot::replay`](crate::Bot::replay) (default 7 days, at least 1 s). It expires this long
+    /// after it was dead-lettered (or last replayed without success).
+    pub dead_letter_retention: Duration,
 }
 
 impl Default for BotConfig {
@@ -94,6 +101,7 @@ impl Default for BotConfig {
             cut_marker: DEFAULT_CUT_MARKER.to_owned(),
             session_lookup: false,
             clock_skew: Duration::from_secs(2),
+            dead_letter_retention: DEFAULT_DEAD_LETTER_RETENTION,
         }
     }
 }
@@ -187,6 +195,12 @@ impl BotConfig {
         self
     }
 
+    /// Sets [`dead_letter_retention`](Self::dead_letter_retention).
+    pub fn with_dead_letter_retention(mut self, retention: Duration) -> Self {
+        self.dead_letter_retention = retention;
+        self
+    }
+
     /// Sets [`session_lookup`](Self::session_lookup).
     pub fn with_session_lookup(mut self, lookup: bool) -> Self {
         self.session_lookup = lookup;
@@ -234,6 +248,9 @@ impl BotConfig {
             && (p.after.is_zero() || p.text.is_empty() || p.text.len() > 2048)
         {
             return bad("placeholder", "after must be above zero and the text 1–2048 bytes");
+        }
+        if self.dead_letter_retention < Duration::from_secs(1) {
+            return bad("dead_letter_retention", "must be at least 1 s (the stores count it in seconds)");
         }
         if self.cut_marker.len() >= 2048 {
             return bad("cut_marker", "must be shorter than 2048 bytes, the size of one text message");

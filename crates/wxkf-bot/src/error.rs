@@ -112,6 +112,24 @@ pub enum BotError {
         /// What is wrong with it.
         reason: String,
     },
+    /// No dead letter has this id (it was replayed, discarded, or expired after
+    /// [`BotConfig::dead_letter_retention`](crate::BotConfig::dead_letter_retention)); list them
+    /// with [`Bot::dead_letters`](crate::Bot::dead_letters).
+    #[error(
+        "no dead letter {0}: it was replayed, discarded or expired; list the kept ones with Bot::dead_letters"
+    )]
+    DeadLetterNotFound(String),
+    /// The dead-letter store failed; nothing was changed. Check the connection to the store.
+    #[error("dead-letter store failed: check the connection to the store")]
+    DeadLetters(#[source] std::io::Error),
+    /// The replayed dead letter failed again; it stays kept with one more attempt and this
+    /// error. Fix the handler (or wait for what it depends on) and replay it again, or discard it.
+    #[error("the replayed dead letter failed again (kept, attempts + 1)")]
+    ReplayFailed(#[source] HandlerError),
+    /// The kept messages of the dead letter cannot be read as messages (the store was edited
+    /// by hand); discard it.
+    #[error("dead letter {0} holds no readable message: discard it")]
+    DeadLetterUnreadable(String),
     /// No store was chosen and `WXKF_DATA_DIR` is not set.
     #[error(
         "choose where the bot keeps cursors, handled msgids and reply budgets: BotBuilder::data_dir(DIR) or WXKF_DATA_DIR for one instance, BotBuilder::redis for several, or BotBuilder::memory_store() for tests (forgotten on restart)"
@@ -175,6 +193,12 @@ pub enum DeadLetterReason {
     Permanent,
     /// Every retry failed ([`BotConfig::handler_retries`](crate::BotConfig::handler_retries)).
     RetriesExhausted,
+    /// Every retry failed and the last attempt ran past
+    /// [`BotConfig::handler_timeout`](crate::BotConfig::handler_timeout) (its error is a
+    /// [`HandlerTimedOut`]).
+    TimedOut,
+    /// Every retry failed and the last attempt panicked.
+    Panicked,
 }
 
 /// What [`Handler::on_dead_letter`](crate::Handler::on_dead_letter) receives: the message's

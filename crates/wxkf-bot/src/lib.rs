@@ -49,15 +49,18 @@
 mod clock;
 mod config;
 mod conversation;
+mod dead_letter;
 mod error;
 mod handler;
 mod reply;
 mod runtime;
 mod store;
+mod telemetry;
 
 pub use async_trait::async_trait;
 pub use config::BotConfig;
 pub use conversation::{DEFAULT_CUT_MARKER, Delivery, Placeholder, Turn, TurnConfig};
+pub use dead_letter::DeadLetterRecord;
 pub use error::{BotError, DeadLetter, DeadLetterReason, HandlerError, HandlerTimedOut, ReplyError};
 pub use handler::{FnHandler, Handler, handler_fn};
 pub use reply::budget::{Budget, BudgetStore, MemoryBudgets, REPLIES_PER_WINDOW, REPLY_WINDOW_SECS};
@@ -68,9 +71,11 @@ pub use store::coordinate::{
     Coordinator, DedupeStore, LeaseAttempt, MemoryCoordinator, MemoryDedupe, PendingPull,
 };
 pub use store::cursor::{CursorStore, FileCursorStore, MemoryCursorStore};
+pub use store::dead_letter::{DeadLetterStore, MemoryDeadLetters};
 pub use store::local::LocalStore;
 #[cfg(feature = "redis")]
 pub use store::redis::{RedisBudgets, RedisCoordinator, RedisCursorStore, RedisDedupe};
+pub use telemetry::{METRIC_NAMES, describe_metrics};
 /// The API client crate this runtime is built on (its errors appear in [`BotError::Api`] and [`ReplyError::Api`]).
 pub use wxkf_client;
 

@@ -254,6 +254,9 @@ impl Client {
                     Ok(value) => return Ok(value),
                     Err(err) => err,
                 };
+                if let Some(code) = err.errcode() {
+                    crate::telemetry::api_error(endpoint, code);
+                }
                 if mode == RetryMode::Never {
                     return Err(err);
                 }
@@ -301,6 +304,9 @@ impl Client {
                     Ok(token) => return Ok(token),
                     Err(err) => err,
                 };
+                if let Some(code) = err.errcode() {
+                    crate::telemetry::api_error(GETTOKEN_PATH, code);
+                }
                 match retry.next_delay(&err) {
                     Some(delay) => {
                         tracing::debug!(error = %chain(&err), delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "retrying gettoken");
@@ -314,6 +320,8 @@ impl Client {
         .await;
         span.record("latency_ms", u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
         span.record("errcode", result.as_ref().err().and_then(Error::errcode).unwrap_or(0));
+        let outcome = if result.is_ok() { "ok" } else { "failed" };
+        metrics::counter!(crate::telemetry::TOKEN_FETCHES, "outcome" => outcome).increment(1);
         result
     }
 

@@ -11,6 +11,7 @@ pub mod paging;
 pub mod redis_store;
 mod retry;
 mod store_error;
+mod telemetry;
 pub mod token;
 mod transport;
 
@@ -23,6 +24,7 @@ pub use error::Error;
 #[cfg(feature = "redis")]
 pub use redis_store::RedisTokenStore;
 pub use retry::RetryPolicy;
+pub use telemetry::{METRIC_NAMES, describe_metrics};
 pub use token::{
     AccessToken, BoxFuture, CachedToken, CorpSecret, MAX_TOKEN_LIFETIME, MemoryTokenStore, RefreshLease,
     RefreshLockAttempt, TokenKey, TokenStore, TokenStoreError,

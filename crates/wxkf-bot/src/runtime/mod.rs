@@ -3,6 +3,7 @@
 //! cursor watermark), `lanes` (one lane per customer, running handlers) and `lease` (the shared
 //! pull lease of several instances).
 
+mod dead_letters;
 mod lanes;
 mod lease;
 mod pull;

@@ -8,6 +8,7 @@
 
 pub(crate) mod coordinate;
 pub(crate) mod cursor;
+pub(crate) mod dead_letter;
 pub(crate) mod dedupe;
 pub(crate) mod local;
 #[cfg(feature = "redis")]
