@@ -74,7 +74,7 @@ pub use store::cursor::{CursorStore, FileCursorStore, MemoryCursorStore};
 pub use store::dead_letter::{DeadLetterStore, MemoryDeadLetters};
 pub use store::local::LocalStore;
 #[cfg(feature = "redis")]
-pub use store::redis::{RedisBudgets, RedisCoordinator, RedisCursorStore, RedisDedupe};
+pub use store::redis::{RedisBudgets, RedisCoordinator, RedisCursorStore, RedisDeadLetters, RedisDedupe};
 pub use telemetry::{METRIC_NAMES, describe_metrics};
 /// The API client crate this runtime is built on (its errors appear in [`BotError::Api`] and [`ReplyError::Api`]).
 pub use wxkf_client;

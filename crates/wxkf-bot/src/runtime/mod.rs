@@ -33,6 +33,7 @@ use crate::runtime::state::{ActiveGuard, Inner, Lanes};
 use crate::runtime::util::nonce;
 use crate::store::coordinate::{Coordinator, DedupeStore, MemoryDedupe, PendingPull};
 use crate::store::cursor::{CursorStore, MemoryCursorStore};
+use crate::store::dead_letter::{DeadLetterStore, MemoryDeadLetters};
 
 /// Where a runtime keeps its state when nothing else was chosen.
 enum DefaultStore {
@@ -52,6 +53,7 @@ pub struct BotBuilder {
     coordinator: Option<Arc<dyn Coordinator>>,
     dedupe: Option<Arc<dyn DedupeStore>>,
     budgets: Option<Arc<dyn BudgetStore>>,
+    dead_letters: Option<Arc<dyn DeadLetterStore>>,
     default_store: DefaultStore,
     config: BotConfig,
 }
@@ -107,11 +109,19 @@ impl BotBuilder {
         self
     }
 
-    /// Cursors, pull leases, pending callbacks, handled msgids and reply budgets in Redis under `prefix`, so that
+    /// Where dead letters are kept for [`Bot::replay`] (default: see [`data_dir`](Self::data_dir);
+    /// when the cursor, dedupe and budget stores are all set one by one and this is not, in
+    /// memory). Instances that share the work should share it too.
+    pub fn dead_letter_store(mut self, dead_letters: impl IntoShared<dyn DeadLetterStore>) -> Self {
+        self.dead_letters = Some(dead_letters.into_shared());
+        self
+    }
+
+    /// Cursors, pull leases, pending callbacks, handled msgids, reply budgets and dead letters in Redis under `prefix`, so that
     /// every instance built this way with the same prefix behaves as one (docs/scaling.md).
     /// Shorthand for [`cursor_store`](Self::cursor_store) + [`coordinator`](Self::coordinator) +
-    /// [`dedupe_store`](Self::dedupe_store) + [`budget_store`](Self::budget_store) with the Redis
-    /// types. Feature `redis`.
+    /// [`dedupe_store`](Self::dedupe_store) + [`budget_store`](Self::budget_store) +
+    /// [`dead_letter_store`](Self::dead_letter_store) with the Redis types. Feature `redis`.
     ///
     /// ```no_run
     /// # async fn run(client: wxkf_client::Client) -> Result<(), Box<dyn std::error::Error>> {
@@ -129,11 +139,14 @@ impl BotBuilder {
     /// ```
     #[cfg(feature = "redis")]
     pub fn redis(self, conn: redis::aio::ConnectionManager, prefix: &str) -> Self {
-        use crate::store::redis::{RedisBudgets, RedisCoordinator, RedisCursorStore, RedisDedupe};
+        use crate::store::redis::{
+            RedisBudgets, RedisCoordinator, RedisCursorStore, RedisDeadLetters, RedisDedupe,
+        };
         self.cursor_store(RedisCursorStore::from_connection(conn.clone()).with_prefix(prefix))
             .coordinator(RedisCoordinator::from_connection(conn.clone()).with_prefix(prefix))
             .dedupe_store(RedisDedupe::from_connection(conn.clone()).with_prefix(prefix))
-            .budget_store(RedisBudgets::from_connection(conn).with_prefix(prefix))
+            .budget_store(RedisBudgets::from_connection(conn.clone()).with_prefix(prefix))
+            .dead_letter_store(RedisDeadLetters::from_connection(conn).with_prefix(prefix))
     }
 
     /// Tuning.
@@ -155,6 +168,7 @@ impl BotBuilder {
         config.validate()?;
         config.dedupe_ttl = config.dedupe_ttl.max(Duration::from_secs(3 * 24 * 3600));
         let needs_default = self.store.is_none() || self.dedupe.is_none() || self.budgets.is_none();
+        let mut dead_letters = self.dead_letters;
         let (store, dedupe, budgets) = if needs_default {
             let dir = match self.default_store {
                 DefaultStore::Memory => None,
@@ -165,15 +179,19 @@ impl BotBuilder {
                 },
             };
             match dir {
-                None => (
+                None => {
+                    dead_letters.get_or_insert_with(|| Arc::new(MemoryDeadLetters::default()));
+                    (
                     self.store.unwrap_or_else(|| Arc::new(MemoryCursorStore::default())),
                     self.dedupe.unwrap_or_else(|| {
                         Arc::new(MemoryDedupe::new(config.dedupe_ttl, config.dedupe_capacity))
                     }),
                     self.budgets.unwrap_or_else(|| Arc::new(MemoryBudgets::default())),
-                ),
+                )
+                }
                 Some(dir) => {
-                    let (s, d, b) = open_local(&dir)?;
+                    let (s, d, b, l) = open_local(&dir)?;
+                    dead_letters.get_or_insert(l);
                     (self.store.unwrap_or(s), self.dedupe.unwrap_or(d), self.budgets.unwrap_or(b))
                 }
             }
@@ -189,6 +207,7 @@ impl BotBuilder {
                 client: self.client,
                 handler: self.handler,
                 store,
+                dead_letters: dead_letters.unwrap_or_else(|| Arc::new(MemoryDeadLetters::default())),
                 coordinator: self.coordinator,
                 dedupe,
                 budgets,
@@ -216,12 +235,13 @@ impl BotBuilder {
     }
 }
 
-type Stores = (Arc<dyn CursorStore>, Arc<dyn DedupeStore>, Arc<dyn BudgetStore>);
+type Stores =
+    (Arc<dyn CursorStore>, Arc<dyn DedupeStore>, Arc<dyn BudgetStore>, Arc<dyn DeadLetterStore>);
 
-/// The durable embedded store in `dir`, as the three stores.
+/// The durable embedded store in `dir`, as the four stores.
 fn open_local(dir: &std::path::Path) -> Result<Stores, BotError> {
     let local = Arc::new(crate::store::local::LocalStore::open(dir).map_err(BotError::Store)?);
-    Ok((local.clone(), local.clone(), local))
+    Ok((local.clone(), local.clone(), local.clone(), local))
 }
 
 /// A value that can be shared as an `Arc<T>`: a store itself, or an `Arc` of one. Lets the
@@ -250,7 +270,7 @@ macro_rules! into_shared {
         }
     )*};
 }
-into_shared!(CursorStore, Coordinator, DedupeStore, BudgetStore);
+into_shared!(CursorStore, Coordinator, DedupeStore, BudgetStore, DeadLetterStore);
 
 /// The bot runtime; cheap to clone (all clones share one runtime).
 ///
@@ -279,6 +299,7 @@ impl Bot {
             coordinator: None,
             dedupe: None,
             budgets: None,
+            dead_letters: None,
             default_store: DefaultStore::Unset,
             config: BotConfig::default(),
         }

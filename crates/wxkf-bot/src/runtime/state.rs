@@ -17,6 +17,7 @@ use crate::handler::Handler;
 use crate::reply::budget::BudgetStore;
 use crate::store::coordinate::{Coordinator, DedupeStore};
 use crate::store::cursor::CursorStore;
+use crate::store::dead_letter::DeadLetterStore;
 
 /// What [`Bot::dispatch`](crate::Bot::dispatch) did with a callback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +41,8 @@ pub(crate) struct Inner {
     pub(crate) coordinator: Option<Arc<dyn Coordinator>>,
     pub(crate) dedupe: Arc<dyn DedupeStore>,
     pub(crate) budgets: Arc<dyn BudgetStore>,
+    // where dead letters are kept (issue 21)
+    pub(crate) dead_letters: Arc<dyn DeadLetterStore>,
     pub(crate) instance_id: String,
     pub(crate) config: BotConfig,
     pub(crate) started_at: u64,

@@ -6,7 +6,8 @@
 //! - the `sync_msg` cursor of each open_kfid ([`CursorStore`]),
 //! - the msgids handled per open_kfid, each until its expiry (the runtime asks for 3 days), so a
 //!   page delivered again after a restart is not handled twice ([`DedupeStore`]),
-//! - the 48-hour / 5-message reply budget of each (open_kfid, external_userid) ([`BudgetStore`]).
+//! - the 48-hour / 5-message reply budget of each (open_kfid, external_userid) ([`BudgetStore`]),
+//! - the dead letters, each until its retention ends ([`DeadLetterStore`]).
 //!
 //! It is for ONE instance: the file is locked while a [`LocalStore`] has it open, and a second
 //! process that opens the same directory gets an error instead of a corrupted file. Several
@@ -33,9 +34,11 @@ use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::oneshot;
 
+use crate::dead_letter::DeadLetterRecord;
 use crate::reply::budget::{Budget, BudgetStore, Ledger};
 use crate::store::coordinate::DedupeStore;
 use crate::store::cursor::CursorStore;
+use crate::store::dead_letter::{DeadLetterStore, expires_at, oldest_first};
 
 /// The database file's name inside the data directory.
 const FILE_NAME: &str = "wxkf-bot.redb";
@@ -47,6 +50,8 @@ const CACHE_BYTES: usize = 32 * 1024 * 1024;
 const SWEEP_MSGIDS: usize = 1024;
 /// Closed budget windows removed per commit at most.
 const SWEEP_BUDGETS: usize = 256;
+/// Expired dead letters removed per commit at most.
+const SWEEP_DEAD_LETTERS: usize = 64;
 
 /// open_kfid → cursor.
 const CURSORS: TableDefinition<'_, &str, &str> = TableDefinition::new("cursors");
@@ -61,13 +66,18 @@ type LedgerRow = (u64, u64, Vec<u64>, Vec<u64>);
 const BUDGETS: TableDefinition<'_, (&str, &str), LedgerRow> = TableDefinition::new("reply_budgets");
 /// (window end in unix seconds, open_kfid, external_userid): the windows in the order they close.
 const BUDGET_EXPIRY: TableDefinition<'_, (u64, &str, &str), ()> = TableDefinition::new("budget_expiry");
+/// Dead letter id → (expiry in unix seconds, the [`DeadLetterRecord`] as JSON).
+const DEAD_LETTERS: TableDefinition<'_, &str, (u64, &str)> = TableDefinition::new("dead_letters");
+/// (expiry in unix seconds, dead letter id): the dead letters in the order they expire.
+const DEAD_LETTER_EXPIRY: TableDefinition<'_, (u64, &str), ()> = TableDefinition::new("dead_letter_expiry");
 
 /// The durable default store of a single bot instance: cursors, handled msgids and reply budgets
 /// in one redb file, `wxkf-bot.redb`, in a data directory.
 ///
-/// It implements [`CursorStore`], [`DedupeStore`] and [`BudgetStore`] with the meaning of
-/// [`MemoryCursorStore`](crate::MemoryCursorStore), [`MemoryDedupe`](crate::MemoryDedupe) and
-/// [`MemoryBudgets`](crate::MemoryBudgets), but survives a restart and `kill -9`:
+/// It implements [`CursorStore`], [`DedupeStore`], [`BudgetStore`] and [`DeadLetterStore`] with
+/// the meaning of [`MemoryCursorStore`](crate::MemoryCursorStore), [`MemoryDedupe`](crate::MemoryDedupe),
+/// [`MemoryBudgets`](crate::MemoryBudgets) and [`MemoryDeadLetters`](crate::MemoryDeadLetters),
+/// but survives a restart and `kill -9`:
 ///
 /// - A write is committed (fsynced) when it returns `Ok`. The writes that wait while a commit
 ///   runs share the next commit, and [`remember_many`](DedupeStore::remember_many) writes its
@@ -75,7 +85,7 @@ const BUDGET_EXPIRY: TableDefinition<'_, (u64, &str, &str), ()> = TableDefinitio
 /// - A msgid is [`seen`](DedupeStore::seen) until its expiry (now + the `ttl` it was remembered
 ///   with; remembering it again never shortens it), never after. Every commit removes up to
 ///   [`SWEEP_MSGIDS_PER_COMMIT`](Self::SWEEP_MSGIDS_PER_COMMIT) expired msgids, and closed budget
-///   windows likewise, so the file stays bounded.
+///   windows and expired dead letters likewise, so the file stays bounded.
 /// - [`take`](BudgetStore::take) is atomic: all writes go through one transaction at a time, so two
 ///   concurrent takes never both get the last send.
 ///
@@ -136,6 +146,8 @@ enum WriteOp {
     ImportCursors(Vec<(String, String)>),
     Remember { open_kfid: String, msgids: Vec<String>, expires_at_ms: u64 },
     Budget { open_kfid: String, external_userid: String, change: BudgetChange },
+    KeepDeadLetter { id: String, json: String, expires_at: u64 },
+    RemoveDeadLetter { id: String },
 }
 
 /// A change to one customer's [`Ledger`].
@@ -150,6 +162,7 @@ enum Outcome {
     Done,
     Imported(usize),
     Taken(Result<(), Budget>),
+    Removed(bool),
 }
 
 impl fmt::Debug for LocalStore {
@@ -268,6 +281,8 @@ impl LocalStore {
             txn.open_table(HANDLED_EXPIRY).map_err(redb_err("read"))?;
             let mut budgets = txn.open_table(BUDGETS).map_err(redb_err("read"))?;
             txn.open_table(BUDGET_EXPIRY).map_err(redb_err("read"))?;
+            txn.open_table(DEAD_LETTERS).map_err(redb_err("read"))?;
+            txn.open_table(DEAD_LETTER_EXPIRY).map_err(redb_err("read"))?;
             // sends that were in flight when the last process died reached WeCom before now, if
             // at all: they count as completed now, not for the next five minutes
             end_in_flight(&mut budgets, now_ms())?;
@@ -475,6 +490,8 @@ fn apply(db: &Database, ops: &[WriteOp]) -> io::Result<Vec<Outcome>> {
         let mut handled_expiry = txn.open_table(HANDLED_EXPIRY).map_err(redb_err("written"))?;
         let mut budgets = txn.open_table(BUDGETS).map_err(redb_err("written"))?;
         let mut budget_expiry = txn.open_table(BUDGET_EXPIRY).map_err(redb_err("written"))?;
+        let mut dead = txn.open_table(DEAD_LETTERS).map_err(redb_err("written"))?;
+        let mut dead_expiry = txn.open_table(DEAD_LETTER_EXPIRY).map_err(redb_err("written"))?;
         let w = redb_err::<redb::StorageError>("written");
         for op in ops {
             let outcome = match op {
@@ -540,11 +557,28 @@ fn apply(db: &Database, ops: &[WriteOp]) -> io::Result<Vec<Outcome>> {
                     }
                     outcome
                 }
+                WriteOp::KeepDeadLetter { id, json, expires_at } => {
+                    let old = dead.get(id.as_str()).map_err(w)?.map(|g| g.value().0);
+                    if let Some(old) = old {
+                        dead_expiry.remove((old, id.as_str())).map_err(w)?;
+                    }
+                    dead.insert(id.as_str(), (*expires_at, json.as_str())).map_err(w)?;
+                    dead_expiry.insert((*expires_at, id.as_str()), ()).map_err(w)?;
+                    Outcome::Done
+                }
+                WriteOp::RemoveDeadLetter { id } => {
+                    let old = dead.remove(id.as_str()).map_err(w)?.map(|g| g.value().0);
+                    if let Some(old) = old {
+                        dead_expiry.remove((old, id.as_str())).map_err(w)?;
+                    }
+                    Outcome::Removed(old.is_some_and(|expires| expires > swept_secs))
+                }
             };
             outcomes.push(outcome);
         }
         sweep_handled(&mut handled, &mut handled_expiry, swept_ms)?;
         sweep_budgets(&mut budgets, &mut budget_expiry, swept_secs)?;
+        sweep_dead_letters(&mut dead, &mut dead_expiry, swept_secs)?;
     }
     txn.commit().map_err(redb_err("committed"))?;
     Ok(outcomes)
@@ -573,6 +607,30 @@ fn sweep_handled(
         handled
             .remove((open_kfid.as_str(), msgid.as_str()))
             .map_err(redb_err::<redb::StorageError>("swept"))?;
+    }
+    Ok(())
+}
+
+/// Removes up to [`SWEEP_DEAD_LETTERS`] dead letters whose retention ended at or before `now`
+/// (seconds).
+fn sweep_dead_letters(
+    dead: &mut redb::Table<'_, &'static str, (u64, &'static str)>,
+    index: &mut redb::Table<'_, (u64, &'static str), ()>,
+    now: u64,
+) -> io::Result<()> {
+    let w = redb_err::<redb::StorageError>("swept");
+    let mut expired = Vec::new();
+    for entry in index.iter().map_err(w)?.take(SWEEP_DEAD_LETTERS) {
+        let (key, _) = entry.map_err(w)?;
+        let (expires_at, id) = key.value();
+        if expires_at > now {
+            break;
+        }
+        expired.push((expires_at, id.to_owned()));
+    }
+    for (expires_at, id) in &expired {
+        index.remove((*expires_at, id.as_str())).map_err(w)?;
+        dead.remove(id.as_str()).map_err(w)?;
     }
     Ok(())
 }
@@ -763,4 +821,60 @@ impl BudgetStore for LocalStore {
 
 fn budget_op(open_kfid: &str, external_userid: &str, change: BudgetChange) -> WriteOp {
     WriteOp::Budget { open_kfid: open_kfid.to_owned(), external_userid: external_userid.to_owned(), change }
+}
+
+/// A kept record that does not read back (a file written by a newer version, or damaged).
+fn bad_record(e: serde_json::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+#[async_trait]
+impl DeadLetterStore for LocalStore {
+    async fn keep(&self, record: &DeadLetterRecord, retention: Duration) -> io::Result<()> {
+        let json = serde_json::to_string(record).map_err(io::Error::other)?;
+        let op = WriteOp::KeepDeadLetter { id: record.id.clone(), json, expires_at: expires_at(record, retention) };
+        self.write(op).await?;
+        Ok(())
+    }
+
+    async fn get(&self, id: &str) -> io::Result<Option<DeadLetterRecord>> {
+        let id = id.to_owned();
+        self.read(move |db| {
+            let now = now_secs();
+            let txn = db.begin_read().map_err(redb_err("read"))?;
+            let table = txn.open_table(DEAD_LETTERS).map_err(redb_err("read"))?;
+            match table.get(id.as_str()).map_err(redb_err("read"))? {
+                Some(g) if g.value().0 > now => Ok(Some(serde_json::from_str(g.value().1).map_err(bad_record)?)),
+                _ => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn list(&self) -> io::Result<Vec<DeadLetterRecord>> {
+        self.read(move |db| {
+            let now = now_secs();
+            let txn = db.begin_read().map_err(redb_err("read"))?;
+            let table = txn.open_table(DEAD_LETTERS).map_err(redb_err("read"))?;
+            let mut out = Vec::new();
+            for entry in table.iter().map_err(redb_err("read"))? {
+                let (_, row) = entry.map_err(redb_err("read"))?;
+                let (expires, json) = row.value();
+                // an expired one not swept yet counts as gone
+                if expires > now {
+                    out.push(serde_json::from_str(json).map_err(bad_record)?);
+                }
+            }
+            oldest_first(&mut out);
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn remove(&self, id: &str) -> io::Result<bool> {
+        match self.write(WriteOp::RemoveDeadLetter { id: id.to_owned() }).await? {
+            Outcome::Removed(existed) => Ok(existed),
+            _ => Ok(false),
+        }
+    }
 }

@@ -6,6 +6,7 @@
 //! - [`RedisCoordinator`]: callbacks still to be pulled and the per-open_kfid pull lease.
 //! - [`RedisDedupe`]: handled msgids, each with a TTL.
 //! - [`RedisBudgets`]: the 48-hour / 5-message reply budget of each customer.
+//! - [`RedisDeadLetters`]: the dead letters, each until its retention ends.
 //!
 //! Keys, all under one prefix (default `wxkf:`); none holds a secret:
 //!
@@ -17,6 +18,8 @@
 //! | `<prefix>pending` | set | the open_kfids that have a pending hash |
 //! | `<prefix>seen:<open_kfid>:<msgid>` | string, expiring | `1`: the message was handled |
 //! | `<prefix>budget:<open_kfid>:<external_userid>` | hash, expiring with the window | `st` (send_time of the latest customer message), `since` (ms), `done` and `fly` (ms, space-separated): see [`BudgetStore`] |
+//! | `<prefix>deadletter:<id>` | string, expiring with the retention | the [`DeadLetterRecord`] as JSON |
+//! | `<prefix>deadletters` | sorted set | the dead letter ids, scored by when they expire (unix seconds) |
 //!
 //! Every compare-and-set (merge a mark, clear a mark only if unchanged, take / renew / release a
 //! lease only as its owner) is one Lua script, so it is atomic on the server.
@@ -30,6 +33,9 @@ use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 
+use crate::clock::now_secs;
+use crate::dead_letter::DeadLetterRecord;
+use crate::store::dead_letter::{DeadLetterStore, expires_at, oldest_first};
 use crate::reply::budget::{Budget, BudgetStore, IN_FLIGHT_LIMIT_MS, REPLIES_PER_WINDOW, REPLY_WINDOW_SECS};
 use crate::store::coordinate::{Coordinator, DedupeStore, LeaseAttempt, PendingPull};
 use crate::store::cursor::CursorStore;
@@ -502,5 +508,121 @@ impl BudgetStore for RedisBudgets {
     async fn give_back(&self, open_kfid: &str, external_userid: &str, n: u32) -> io::Result<()> {
         let now_ms = crate::clock::now_ms();
         self.run(open_kfid, external_userid, "give", now_ms, &[u64::from(n)]).await.map(drop)
+    }
+}
+
+redis_handle! {
+    /// Dead letters in Redis: the record as JSON at `<prefix>deadletter:<id>`, expiring when its
+    /// retention ends, and its id in the sorted set `<prefix>deadletters` scored by that expiry
+    /// (so a list reads only ids that were kept and drops the expired ones from the set).
+    /// [`BotBuilder::redis`](crate::BotBuilder::redis) sets it with the bot's prefix, so every
+    /// instance lists, replays and discards the same dead letters.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> std::io::Result<()> {
+    /// use wxkf_bot::{DeadLetterStore, RedisDeadLetters};
+    /// let store = RedisDeadLetters::connect("redis://127.0.0.1:6379").await?.with_prefix("mybot:");
+    /// for dead in store.list().await? {
+    ///     println!("{} {} {}", dead.id, dead.reason, dead.error);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    RedisDeadLetters, "dead-letter store"
+}
+
+impl RedisDeadLetters {
+    fn key(&self, id: &str) -> String {
+        format!("{}deadletter:{id}", self.prefix)
+    }
+
+    fn index(&self) -> String {
+        format!("{}deadletters", self.prefix)
+    }
+}
+
+fn bad_record(e: serde_json::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+#[async_trait]
+impl DeadLetterStore for RedisDeadLetters {
+    async fn keep(&self, record: &DeadLetterRecord, retention: Duration) -> io::Result<()> {
+        let json = serde_json::to_string(record).map_err(io::Error::other)?;
+        let expires = expires_at(record, retention);
+        let ttl = expires.saturating_sub(now_secs());
+        let mut conn = self.conn.clone();
+        if ttl == 0 {
+            // already past its retention: nothing to keep
+            return Ok(());
+        }
+        redis::pipe()
+            .atomic()
+            .cmd("SET")
+            .arg(self.key(&record.id))
+            .arg(json)
+            .arg("EX")
+            .arg(ttl)
+            .ignore()
+            .cmd("ZADD")
+            .arg(self.index())
+            .arg(expires)
+            .arg(&record.id)
+            .ignore()
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(io::Error::other)
+    }
+
+    async fn get(&self, id: &str) -> io::Result<Option<DeadLetterRecord>> {
+        let mut conn = self.conn.clone();
+        let json: Option<String> = conn.get(self.key(id)).await.map_err(io::Error::other)?;
+        json.map(|j| serde_json::from_str(&j).map_err(bad_record)).transpose()
+    }
+
+    async fn list(&self) -> io::Result<Vec<DeadLetterRecord>> {
+        let mut conn = self.conn.clone();
+        let now = now_secs();
+        let (ids,): (Vec<String>,) = redis::pipe()
+            .atomic()
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(self.index())
+            .arg("-inf")
+            .arg(now)
+            .ignore()
+            .cmd("ZRANGE")
+            .arg(self.index())
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut conn)
+            .await
+            .map_err(io::Error::other)?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids.iter().map(|id| self.key(id)).collect();
+        let values: Vec<Option<String>> =
+            redis::cmd("MGET").arg(&keys).query_async(&mut conn).await.map_err(io::Error::other)?;
+        let mut out = Vec::with_capacity(values.len());
+        for json in values.into_iter().flatten() {
+            out.push(serde_json::from_str(&json).map_err(bad_record)?);
+        }
+        oldest_first(&mut out);
+        Ok(out)
+    }
+
+    async fn remove(&self, id: &str) -> io::Result<bool> {
+        let mut conn = self.conn.clone();
+        let (removed,): (u32,) = redis::pipe()
+            .atomic()
+            .cmd("DEL")
+            .arg(self.key(id))
+            .cmd("ZREM")
+            .arg(self.index())
+            .arg(id)
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .map_err(io::Error::other)?;
+        Ok(removed > 0)
     }
 }
