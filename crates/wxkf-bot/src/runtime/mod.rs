@@ -182,12 +182,12 @@ impl BotBuilder {
                 None => {
                     dead_letters.get_or_insert_with(|| Arc::new(MemoryDeadLetters::default()));
                     (
-                    self.store.unwrap_or_else(|| Arc::new(MemoryCursorStore::default())),
-                    self.dedupe.unwrap_or_else(|| {
-                        Arc::new(MemoryDedupe::new(config.dedupe_ttl, config.dedupe_capacity))
-                    }),
-                    self.budgets.unwrap_or_else(|| Arc::new(MemoryBudgets::default())),
-                )
+                        self.store.unwrap_or_else(|| Arc::new(MemoryCursorStore::default())),
+                        self.dedupe.unwrap_or_else(|| {
+                            Arc::new(MemoryDedupe::new(config.dedupe_ttl, config.dedupe_capacity))
+                        }),
+                        self.budgets.unwrap_or_else(|| Arc::new(MemoryBudgets::default())),
+                    )
                 }
                 Some(dir) => {
                     let (s, d, b, l) = open_local(&dir)?;
@@ -235,8 +235,7 @@ impl BotBuilder {
     }
 }
 
-type Stores =
-    (Arc<dyn CursorStore>, Arc<dyn DedupeStore>, Arc<dyn BudgetStore>, Arc<dyn DeadLetterStore>);
+type Stores = (Arc<dyn CursorStore>, Arc<dyn DedupeStore>, Arc<dyn BudgetStore>, Arc<dyn DeadLetterStore>);
 
 /// The durable embedded store in `dir`, as the four stores.
 fn open_local(dir: &std::path::Path) -> Result<Stores, BotError> {

@@ -13,6 +13,7 @@ use wxkf_types::message::Message;
 
 use crate::config::BotConfig;
 use crate::conversation::SessionStates;
+use crate::error::{DeadLetterReason, HandlerError};
 use crate::handler::Handler;
 use crate::reply::budget::BudgetStore;
 use crate::store::coordinate::{Coordinator, DedupeStore};
@@ -102,10 +103,28 @@ pub(crate) struct Done {
 
 pub(crate) struct Job {
     pub(crate) msg: Message,
+    // a dead letter handed to the handler again (`msg` is its first message)
+    pub(crate) replay: Option<Box<Replay>>,
     // history from before the first start: recorded, not handled
     pub(crate) skip: bool,
     // when it reached the lane (the quiet window of turns counts from it)
     pub(crate) at: Instant,
+}
+
+/// A dead letter's messages to hand to the handler again in their lane, and where to say how
+/// it went ([`Bot::replay`](crate::Bot::replay)).
+pub(crate) struct Replay {
+    pub(crate) messages: Vec<Message>,
+    pub(crate) done: tokio::sync::oneshot::Sender<Result<(), Failure>>,
+}
+
+/// Why a handler call was given up on: what a dead letter keeps.
+pub(crate) struct Failure {
+    pub(crate) error: HandlerError,
+    pub(crate) reason: DeadLetterReason,
+    // `reason` spelled as the record keeps it (it tells a timeout and a panic apart)
+    pub(crate) reason_name: &'static str,
+    pub(crate) attempts: u32,
 }
 
 #[derive(Default)]
