@@ -6,20 +6,6 @@
 //! number of series stays bounded by the number of accounts and no customer id leaves the
 //! process through them.
 //!
-//! | name | type | labels | what |
-//! |---|---|---|---|
-//! | `wxkf_messages_pulled_total` | counter | open_kfid | messages `sync_msg` returned that were not handled before |
-//! | `wxkf_messages_handled_total` | counter | open_kfid, outcome | `ok`: the handler returned (or the session left the bot); `retried`: an attempt failed and is retried; `dead_letter`: given up |
-//! | `wxkf_handler_seconds` | histogram | open_kfid | one handler attempt |
-//! | `wxkf_pull_seconds` | histogram | open_kfid | one `sync_msg` page request |
-//! | `wxkf_lanes_active` | gauge | open_kfid | lanes (one per customer, plus one for events without a customer and one for servicer items) with work queued or running |
-//! | `wxkf_handlers_running` | gauge | – | handler attempts running now |
-//! | `wxkf_in_flight` | gauge | open_kfid | pulled messages waiting or being handled |
-//! | `wxkf_replies_total` | counter | open_kfid, outcome | `sent`, `budget_refused`, `session_left_bot`, `failed` |
-//! | `wxkf_cursor_lag_seconds` | gauge | open_kfid | now minus the send_time of the oldest message of the oldest pulled page not wholly done (0 when none); refreshed at least every 5 s while messages wait |
-//! | `wxkf_dead_letters` | gauge | open_kfid | dead letters kept in the store |
-//! | `wxkf_dead_letter_store_errors_total` | counter | open_kfid | dead letters that could not be kept (the hook still ran) |
-//! | `wxkf_sessions_held_by_servicer` | gauge | open_kfid | sessions the session-state cache knows as held by a servicer (state 3) |
 
 /// `wxkf_messages_pulled_total{open_kfid}`.
 pub(crate) const MESSAGES_PULLED: &str = "wxkf_messages_pulled_total";
@@ -46,7 +32,23 @@ pub(crate) const DEAD_LETTER_STORE_ERRORS: &str = "wxkf_dead_letter_store_errors
 /// `wxkf_sessions_held_by_servicer{open_kfid}`.
 pub(crate) const SESSIONS_HELD: &str = "wxkf_sessions_held_by_servicer";
 
-/// Every metric name this crate emits (see the [module docs](self) for types and labels).
+/// Every metric name this crate emits. Labels are only `open_kfid` and `outcome`: never an
+/// external_userid, a msgid or a text.
+///
+/// | name | type | labels | what |
+/// |---|---|---|---|
+/// | `wxkf_messages_pulled_total` | counter | open_kfid | messages `sync_msg` returned that were not handled before |
+/// | `wxkf_messages_handled_total` | counter | open_kfid, outcome | `ok`: the handler returned (or the session left the bot); `retried`: an attempt failed and is retried; `dead_letter`: given up |
+/// | `wxkf_handler_seconds` | histogram | open_kfid | one handler attempt |
+/// | `wxkf_pull_seconds` | histogram | open_kfid | one `sync_msg` page request |
+/// | `wxkf_lanes_active` | gauge | open_kfid | lanes (one per customer, plus one for events without a customer and one for servicer items) with work queued or running |
+/// | `wxkf_handlers_running` | gauge | – | handler attempts running now |
+/// | `wxkf_in_flight` | gauge | open_kfid | pulled messages waiting or being handled |
+/// | `wxkf_replies_total` | counter | open_kfid, outcome | `sent`, `budget_refused`, `session_left_bot`, `failed` |
+/// | `wxkf_cursor_lag_seconds` | gauge | open_kfid | now minus the send_time of the oldest message of the oldest pulled page not wholly done (0 when none); refreshed at least every 5 s while messages wait |
+/// | `wxkf_dead_letters` | gauge | open_kfid | dead letters kept in the store |
+/// | `wxkf_dead_letter_store_errors_total` | counter | open_kfid | dead letters that could not be kept (the hook still ran) |
+/// | `wxkf_sessions_held_by_servicer` | gauge | open_kfid | sessions the session-state cache knows as held by a servicer (state 3) |
 pub const METRIC_NAMES: &[&str] = &[
     MESSAGES_PULLED,
     MESSAGES_HANDLED,

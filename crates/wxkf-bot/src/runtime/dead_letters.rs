@@ -1,9 +1,9 @@
 //! Dead letters that last: kept in the [`DeadLetterStore`](crate::DeadLetterStore) when the
-//! runtime gives up on a message or a turn, and the operator's side of them:
-//! [`Bot::dead_letters`], [`Bot::replay`] and [`Bot::discard`].
+//! runtime gives up on a message or a turn. The operator's side of them
+//! ([`Bot::dead_letters`](crate::Bot::dead_letters), [`Bot::replay`](crate::Bot::replay),
+//! [`Bot::discard`](crate::Bot::discard)) is in `bot.rs`.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tracing::{error, info, warn};
@@ -11,9 +11,7 @@ use wxkf_types::message::Message;
 
 use crate::clock::now_secs;
 use crate::dead_letter::DeadLetterRecord;
-use crate::error::BotError;
-use crate::runtime::Bot;
-use crate::runtime::state::{ActiveGuard, Failure, Inner};
+use crate::runtime::state::{Failure, Inner};
 use crate::runtime::util::backoff;
 
 /// Tries to keep a dead letter this many times before giving up (the hook still runs).
@@ -53,120 +51,8 @@ pub(crate) async fn keep(inner: &Arc<Inner>, open_kfid: &str, messages: &[&Messa
 }
 
 /// Sets the `wxkf_dead_letters` gauge of `open_kfid` from the store.
-async fn count(inner: &Inner, open_kfid: &str) {
+pub(crate) async fn count(inner: &Inner, open_kfid: &str) {
     if let Ok(all) = inner.dead_letters.list().await {
         crate::telemetry::dead_letters(open_kfid, all.iter().filter(|r| r.open_kfid == open_kfid).count());
-    }
-}
-
-impl Bot {
-    /// Every kept dead letter, oldest first (expired ones are not listed): the messages (or
-    /// turns) the runtime gave up on in the last
-    /// [`BotConfig::dead_letter_retention`](crate::BotConfig::dead_letter_retention), on any
-    /// instance sharing the store.
-    ///
-    /// ```
-    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// # struct Echo;
-    /// # #[async_trait::async_trait]
-    /// # impl wxkf_bot::Handler for Echo {
-    /// #     async fn on_customer_message(&self, _: &wxkf_bot::ReplyContext, _: &wxkf_types::message::Message) -> Result<(), wxkf_bot::HandlerError> { Ok(()) }
-    /// # }
-    /// let client = wxkf_client::Client::builder("corp", "secret").build().unwrap();
-    /// let bot = wxkf_bot::Bot::builder(client, Echo).memory_store().build().unwrap();
-    /// assert!(bot.dead_letters().await.unwrap().is_empty());
-    /// assert!(!bot.discard("dl_0123").await.unwrap());
-    /// # });
-    /// ```
-    ///
-    /// # Errors
-    /// [`BotError::DeadLetters`] if the store fails.
-    pub async fn dead_letters(&self) -> Result<Vec<DeadLetterRecord>, BotError> {
-        let all = self.inner.dead_letters.list().await.map_err(BotError::DeadLetters)?;
-        let mut per_account: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-        for r in &all {
-            *per_account.entry(r.open_kfid.as_str()).or_default() += 1;
-        }
-        for (kfid, n) in per_account {
-            crate::telemetry::dead_letters(kfid, n);
-        }
-        Ok(all)
-    }
-
-    /// Hands the dead letter `id` to the handler again, once (no retries), in the lane of its
-    /// customer behind what the lane holds, so it never runs beside that customer's other
-    /// messages. A customer's messages go as they would now: a turn if turns are on (or it was a
-    /// turn), [`Handler::on_handed_off_message`](crate::Handler::on_handed_off_message) while
-    /// people have the session. Its replies get the msgids they got the first time (derived
-    /// from the messages' msgids), so a reply that went out before the failure is not sent
-    /// again (WeCom refuses the repeated msgid) and does not count against the budget twice.
-    ///
-    /// On success the dead letter is removed and `Ok(())` returned. On failure it stays, with
-    /// one more attempt, the new error, reason and time (its retention counts again from then),
-    /// and [`BotError::ReplayFailed`] is returned.
-    ///
-    /// # Errors
-    /// [`BotError::DeadLetterNotFound`] for an unknown (or expired) id,
-    /// [`BotError::DeadLetterUnreadable`] if its messages cannot be read,
-    /// [`BotError::ReplayFailed`] when the handler fails again, [`BotError::DeadLetters`] if the
-    /// store fails, [`BotError::ShuttingDown`] during shutdown.
-    pub async fn replay(&self, id: &str) -> Result<(), BotError> {
-        let inner = &self.inner;
-        if inner.closing.load(Ordering::SeqCst) {
-            return Err(BotError::ShuttingDown);
-        }
-        let guard = ActiveGuard::new(inner);
-        let mut record = inner
-            .dead_letters
-            .get(id)
-            .await
-            .map_err(BotError::DeadLetters)?
-            .ok_or_else(|| BotError::DeadLetterNotFound(id.to_owned()))?;
-        let messages = match record.parse_messages() {
-            Some(m) if !m.is_empty() => m,
-            _ => return Err(BotError::DeadLetterUnreadable(id.to_owned())),
-        };
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        inner.lanes.push_replay(inner, &record.open_kfid, messages, tx);
-        let outcome = rx.await;
-        drop(guard);
-        match outcome {
-            Ok(Ok(())) => {
-                inner.dead_letters.remove(id).await.map_err(BotError::DeadLetters)?;
-                info!(open_kfid = %record.open_kfid, dead_letter = id, "dead letter replayed");
-                count(inner, &record.open_kfid).await;
-                Ok(())
-            }
-            Ok(Err(failure)) => {
-                record.attempts = record.attempts.saturating_add(failure.attempts);
-                record.error = crate::error::chain(failure.error.as_ref()).to_string();
-                failure.reason_name.clone_into(&mut record.reason);
-                record.at = now_secs();
-                inner
-                    .dead_letters
-                    .keep(&record, inner.config.dead_letter_retention)
-                    .await
-                    .map_err(BotError::DeadLetters)?;
-                warn!(open_kfid = %record.open_kfid, dead_letter = id, reason = record.reason, "the replayed dead letter failed again");
-                Err(BotError::ReplayFailed(failure.error))
-            }
-            // the lane's task died before it answered (a panic in the runtime itself)
-            Err(_) => Err(BotError::ReplayFailed("the lane stopped before the replay ran".into())),
-        }
-    }
-
-    /// Removes the dead letter `id` without handling it: `Ok(true)` if it was kept, `Ok(false)`
-    /// if not (already replayed, discarded or expired).
-    ///
-    /// # Errors
-    /// [`BotError::DeadLetters`] if the store fails.
-    pub async fn discard(&self, id: &str) -> Result<bool, BotError> {
-        let record = self.inner.dead_letters.get(id).await.map_err(BotError::DeadLetters)?;
-        let removed = self.inner.dead_letters.remove(id).await.map_err(BotError::DeadLetters)?;
-        if let Some(r) = record {
-            info!(open_kfid = %r.open_kfid, dead_letter = id, "dead letter discarded");
-            count(&self.inner, &r.open_kfid).await;
-        }
-        Ok(removed)
     }
 }
