@@ -209,7 +209,7 @@ impl Bot {
     /// # Errors
     /// [`BotError::DeadLetters`] if the store fails.
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetterRecord>, BotError> {
-        let all = self.inner.dead_letters.list().await.map_err(BotError::DeadLetters)?;
+        let all = self.inner.handling.dead_letters.list().await.map_err(BotError::DeadLetters)?;
         let mut per_account: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
         for r in &all {
             *per_account.entry(r.open_kfid.as_str()).or_default() += 1;
@@ -244,6 +244,7 @@ impl Bot {
         }
         let guard = ActiveGuard::new(inner);
         let mut record = inner
+            .handling
             .dead_letters
             .get(id)
             .await
@@ -254,14 +255,14 @@ impl Bot {
             _ => return Err(BotError::DeadLetterUnreadable(id.to_owned())),
         };
         let (tx, rx) = tokio::sync::oneshot::channel();
-        inner.lanes.push_replay(inner, &record.open_kfid, messages, tx);
+        inner.handling.lanes.push_replay(&inner.handling, &record.open_kfid, messages, tx);
         let outcome = rx.await;
         drop(guard);
         match outcome {
             Ok(Ok(())) => {
-                inner.dead_letters.remove(id).await.map_err(BotError::DeadLetters)?;
+                inner.handling.dead_letters.remove(id).await.map_err(BotError::DeadLetters)?;
                 info!(open_kfid = %record.open_kfid, dead_letter = id, "dead letter replayed");
-                count(inner, &record.open_kfid).await;
+                count(inner.handling.dead_letters.as_ref(), &record.open_kfid).await;
                 Ok(())
             }
             Ok(Err(failure)) => {
@@ -270,6 +271,7 @@ impl Bot {
                 failure.reason_name.clone_into(&mut record.reason);
                 record.at = now_secs();
                 inner
+                    .handling
                     .dead_letters
                     .keep(&record, inner.config.dead_letter_retention)
                     .await
@@ -288,11 +290,11 @@ impl Bot {
     /// # Errors
     /// [`BotError::DeadLetters`] if the store fails.
     pub async fn discard(&self, id: &str) -> Result<bool, BotError> {
-        let record = self.inner.dead_letters.get(id).await.map_err(BotError::DeadLetters)?;
-        let removed = self.inner.dead_letters.remove(id).await.map_err(BotError::DeadLetters)?;
+        let record = self.inner.handling.dead_letters.get(id).await.map_err(BotError::DeadLetters)?;
+        let removed = self.inner.handling.dead_letters.remove(id).await.map_err(BotError::DeadLetters)?;
         if let Some(r) = record {
             info!(open_kfid = %r.open_kfid, dead_letter = id, "dead letter discarded");
-            count(&self.inner, &r.open_kfid).await;
+            count(self.inner.handling.dead_letters.as_ref(), &r.open_kfid).await;
         }
         Ok(removed)
     }

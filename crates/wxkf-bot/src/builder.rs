@@ -17,7 +17,7 @@ use crate::conversation::SessionStates;
 use crate::error::BotError;
 use crate::handler::Handler;
 use crate::reply::budget::{BudgetStore, MemoryBudgets};
-use crate::runtime::state::{Inner, Lanes};
+use crate::runtime::state::{Handling, Inner, Lanes};
 use crate::runtime::util::nonce;
 use crate::store::coordinate::{Coordinator, DedupeStore, MemoryDedupe};
 use crate::store::cursor::{CursorStore, MemoryCursorStore};
@@ -190,28 +190,39 @@ impl BotBuilder {
                 self.budgets.unwrap_or_else(|| Arc::new(MemoryBudgets::default())),
             )
         };
+        let closing = Arc::new(AtomicBool::new(false));
+        let sessions = Arc::new(SessionStates::default());
+        let handling = Arc::new(Handling {
+            client: self.client.clone(),
+            handler: self.handler,
+            dedupe: Arc::clone(&dedupe),
+            budgets: Arc::clone(&budgets),
+            dead_letters: dead_letters.unwrap_or_else(|| Arc::new(MemoryDeadLetters::default())),
+            config: config.clone(),
+            lanes: Lanes::default(),
+            permits: Arc::new(Semaphore::new(config.max_concurrent_handlers)),
+            recorder: OnceLock::new(),
+            closing: Arc::clone(&closing),
+            sessions: Arc::clone(&sessions),
+            cut_marker: Arc::from(config.cut_marker.as_str()),
+        });
         let bot = Bot {
             inner: Arc::new(Inner {
                 client: self.client,
-                handler: self.handler,
                 store,
-                dead_letters: dead_letters.unwrap_or_else(|| Arc::new(MemoryDeadLetters::default())),
                 coordinator: self.coordinator,
                 dedupe,
                 budgets,
                 instance_id: instance_id(),
                 started_at: now_secs(),
                 accounts: Mutex::new(HashMap::new()),
-                lanes: Lanes::default(),
-                permits: Arc::new(Semaphore::new(config.max_concurrent_handlers)),
-                recorder: OnceLock::new(),
-                closing: AtomicBool::new(false),
+                handling,
+                closing,
                 closed: watch::Sender::new(false),
                 background: AtomicBool::new(false),
                 active: AtomicUsize::new(0),
                 idle: Notify::new(),
-                sessions: Arc::new(SessionStates::default()),
-                cut_marker: Arc::from(config.cut_marker.as_str()),
+                sessions,
                 drained: Mutex::new(HashMap::new()),
                 config,
             }),

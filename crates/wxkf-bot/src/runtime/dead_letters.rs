@@ -11,8 +11,9 @@ use wxkf_types::message::Message;
 
 use crate::clock::now_secs;
 use crate::dead_letter::DeadLetterRecord;
-use crate::runtime::state::{Failure, Inner};
+use crate::runtime::state::{Failure, Handling};
 use crate::runtime::util::backoff;
+use crate::store::dead_letter::DeadLetterStore;
 
 /// Tries to keep a dead letter this many times before giving up (the hook still runs).
 const KEEP_TRIES: u32 = 3;
@@ -21,7 +22,7 @@ const KEEP_TRIES: u32 = 3;
 /// records their msgids as handled: a crash in between leaves the record kept and the messages
 /// pulled again (their dedupe entry not written), never neither. A store that keeps failing
 /// is logged and counted (`wxkf_dead_letter_store_errors_total`); the hook still runs.
-pub(crate) async fn keep(inner: &Arc<Inner>, open_kfid: &str, messages: &[&Message], failure: &Failure) {
+pub(crate) async fn keep(inner: &Arc<Handling>, open_kfid: &str, messages: &[&Message], failure: &Failure) {
     let record = DeadLetterRecord::new(
         open_kfid,
         messages,
@@ -47,12 +48,12 @@ pub(crate) async fn keep(inner: &Arc<Inner>, open_kfid: &str, messages: &[&Messa
         }
     }
     info!(open_kfid, dead_letter = %record.id, reason = record.reason, attempts = record.attempts, "dead letter kept");
-    count(inner, open_kfid).await;
+    count(inner.dead_letters.as_ref(), open_kfid).await;
 }
 
 /// Sets the `wxkf_dead_letters` gauge of `open_kfid` from the store.
-pub(crate) async fn count(inner: &Inner, open_kfid: &str) {
-    if let Ok(all) = inner.dead_letters.list().await {
+pub(crate) async fn count(store: &dyn DeadLetterStore, open_kfid: &str) {
+    if let Ok(all) = store.list().await {
         crate::telemetry::dead_letters(open_kfid, all.iter().filter(|r| r.open_kfid == open_kfid).count());
     }
 }

@@ -21,7 +21,7 @@ use crate::dead_letter::reason_name;
 use crate::error::HandlerError;
 use crate::error::{DeadLetter, DeadLetterReason, HandlerTimedOut, is_permanent, is_session_left};
 use crate::reply::context::ReplyContext;
-use crate::runtime::state::{Done, Failure, Inner, Job, Lane, LaneKey, Lanes, Recorder, Replay};
+use crate::runtime::state::{Done, Failure, Handling, Job, Lane, LaneKey, Lanes, Recorder, Replay};
 use crate::runtime::util::backoff;
 
 fn lane_of(msg: &Message) -> Lane {
@@ -36,7 +36,7 @@ fn lane_of(msg: &Message) -> Lane {
 impl Lanes {
     /// Queues `msg` on its lane (starting the lane's task if idle), or, if the same message is
     /// already in flight, waits for that run.
-    pub(crate) fn push(&self, inner: &Arc<Inner>, open_kfid: &str, msg: Message, skip: bool, done: Done) {
+    pub(crate) fn push(&self, inner: &Arc<Handling>, open_kfid: &str, msg: Message, skip: bool, done: Done) {
         {
             let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
             let key = (open_kfid.to_owned(), msg.msgid.clone());
@@ -64,7 +64,7 @@ impl Lanes {
     /// the lane already holds; `done` hears how the replay went.
     pub(crate) fn push_replay(
         &self,
-        inner: &Arc<Inner>,
+        inner: &Arc<Handling>,
         open_kfid: &str,
         messages: Vec<Message>,
         done: tokio::sync::oneshot::Sender<Result<(), Failure>>,
@@ -106,11 +106,11 @@ impl Lanes {
 
 /// Pops and handles the lane's messages one by one until it is empty. With turns on, a
 /// customer's consecutive messages are taken together (docs/ai-bot.md).
-async fn run_lane(inner: Arc<Inner>, key: LaneKey) {
+async fn run_lane(inner: Arc<Handling>, key: LaneKey) {
     // if this task dies (a panic in the runtime's own code, not in a handler), the lane is not
     // stranded: the messages in hand count as done (as if dead-lettered, so the account's cursor
     // is not held back for good) and the guard hands what is left to a new task
-    struct Restart(Option<(Arc<Inner>, LaneKey)>, Vec<String>);
+    struct Restart(Option<(Arc<Handling>, LaneKey)>, Vec<String>);
     impl Drop for Restart {
         fn drop(&mut self) {
             if let Some((inner, key)) = self.0.take() {
@@ -197,7 +197,7 @@ fn is_turn_item(job: &Job) -> bool {
 /// message to [`Handler::on_handed_off_message`](crate::Handler::on_handed_off_message) while
 /// people have the session, else one turn (`as_turn`) or one call per message.
 async fn customer_calls(
-    inner: &Arc<Inner>,
+    inner: &Arc<Handling>,
     open_kfid: &str,
     messages: Vec<Message>,
     as_turn: bool,
@@ -225,7 +225,7 @@ async fn customer_calls(
 /// Hands a dead letter's messages to the handler again, once each call (no retries: the
 /// operator who asked sees the failure at once). A customer's messages go as they would now (a
 /// turn when turns are on or it was one, the hand-off method while people have the session).
-async fn replay_in_lane(inner: &Arc<Inner>, key: &LaneKey, messages: Vec<Message>) -> Result<(), Failure> {
+async fn replay_in_lane(inner: &Arc<Handling>, key: &LaneKey, messages: Vec<Message>) -> Result<(), Failure> {
     let open_kfid = &key.0;
     let customer =
         matches!(key.1, Lane::Customer(_)) && messages.iter().all(|m| m.origin == Origin::Customer);
@@ -247,7 +247,7 @@ async fn replay_in_lane(inner: &Arc<Inner>, key: &LaneKey, messages: Vec<Message
 /// quiet for `turns.quiet` (counted from when the newest one reached the lane) or `max_total`
 /// passed since the first one did.
 async fn collect_turn(
-    inner: &Arc<Inner>,
+    inner: &Arc<Handling>,
     key: &LaneKey,
     notify: &Arc<Notify>,
     turns: &TurnConfig,
@@ -282,7 +282,7 @@ async fn collect_turn(
 }
 
 /// Resolves once a customer message waits in the lane (the turn being answered is then stopped).
-async fn new_customer_message(inner: &Arc<Inner>, key: &LaneKey, notify: &Notify) {
+async fn new_customer_message(inner: &Arc<Handling>, key: &LaneKey, notify: &Notify) {
     loop {
         let notified = notify.notified();
         tokio::pin!(notified);
@@ -353,7 +353,7 @@ impl Drop for Running {
 /// cannot succeed, then dead-lettered. With `cancel`, a new customer message in the lane stops it.
 /// A `replay` runs once and answers [`Outcome::Failed`] instead of dead-lettering again.
 async fn handle(
-    inner: &Arc<Inner>,
+    inner: &Arc<Handling>,
     open_kfid: &str,
     call: Call,
     cancel: Option<(&Arc<Notify>, &LaneKey)>,
@@ -499,7 +499,7 @@ async fn handle(
 
 impl ReplyContext {
     fn for_message(
-        inner: &Arc<Inner>,
+        inner: &Arc<Handling>,
         open_kfid: &str,
         external_userid: &str,
         msg: &Message,
@@ -528,7 +528,7 @@ impl ReplyContext {
     }
 }
 
-impl Inner {
+impl Handling {
     pub(crate) fn recorder(self: &Arc<Self>) -> &Recorder {
         self.recorder.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
@@ -544,7 +544,7 @@ impl Recorder {
     }
 }
 
-async fn record_batches(inner: Weak<Inner>, mut rx: mpsc::UnboundedReceiver<(String, String)>) {
+async fn record_batches(inner: Weak<Handling>, mut rx: mpsc::UnboundedReceiver<(String, String)>) {
     const BATCH: usize = 4096;
     let mut batch = Vec::with_capacity(64);
     while rx.recv_many(&mut batch, BATCH).await > 0 {

@@ -548,8 +548,8 @@ impl Account {
                 self.watermark.add(n, msg.send_time);
                 pulled += 1;
                 let skip = msg.send_time < self.skip_before;
-                inner.lanes.push(
-                    &inner,
+                inner.handling.lanes.push(
+                    &inner.handling,
                     &self.open_kfid,
                     msg,
                     skip,
