@@ -366,6 +366,22 @@ async fn crowd(customers: usize, work: Duration) -> Res<()> {
     let idle_heap = live_heap()?;
     let sim_before = load::rss_kib().unwrap_or(0);
     let start = Instant::now();
+    // `WXKF_LOAD_TIMELINE=1`: every 100 ms, the sync_msg pulls and answers so far
+    let timeline = std::env::var("WXKF_LOAD_TIMELINE").is_ok_and(|v| v == "1").then(|| {
+        let sim = sim.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                eprintln!(
+                    "timeline {:>5.1} s: sync_msg {:>4}, callbacks {:>6}, answered {:>6}",
+                    start.elapsed().as_secs_f64(),
+                    sim.call_count("/cgi-bin/kf/sync_msg"),
+                    sim.callbacks().len(),
+                    sim.sent_count()
+                );
+            }
+        })
+    });
     for c in &list {
         c.say("hello");
     }
@@ -376,6 +392,9 @@ async fn crowd(customers: usize, work: Duration) -> Res<()> {
     let waiting_rss = load::rss_kib_of(&pid).unwrap_or(0);
     let answered = load::wait_for_count(&sim, customers, Duration::from_secs(600)).await;
     let last = start.elapsed();
+    if let Some(t) = timeline {
+        t.abort();
+    }
     if !answered {
         return Err(format!("only {} of {customers} customers were answered", sim.sent_count()).into());
     }

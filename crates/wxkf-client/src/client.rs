@@ -225,8 +225,10 @@ impl Client {
         if let Some(json) = &prepared.json {
             request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(json.clone());
         }
+        let permit = inner.in_flight.acquire().await.map_err(|_| Error::invalid_argument("client closed"))?;
         let response = transport::send(request).await?;
         let body = transport::read_body(response, inner.config.max_response_bytes, false).await?;
+        drop(permit);
         transport::parse_response(&body)
     }
 

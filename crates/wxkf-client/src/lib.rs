@@ -17,8 +17,8 @@ mod transport;
 
 pub use client::Client;
 pub use config::{
-    ClientBuilder, DEFAULT_BASE_URL, DEFAULT_MAX_MEDIA_BYTES, DEFAULT_MAX_RESPONSE_BYTES, ENV_APP_SECRET,
-    ENV_BASE_URL, ENV_CORP_ID,
+    ClientBuilder, DEFAULT_BASE_URL, DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_MAX_MEDIA_BYTES,
+    DEFAULT_MAX_RESPONSE_BYTES, ENV_APP_SECRET, ENV_BASE_URL, ENV_CORP_ID,
 };
 pub use error::Error;
 #[cfg(feature = "redis")]

@@ -87,10 +87,13 @@ pub async fn serve_bot(
     config: BotConfig,
 ) -> (InProcessBot, String) {
     let Credentials { corp_id, secret, base_url, token, aes_key } = creds;
-    let client = wxkf_client::Client::builder(corp_id.as_str(), secret.as_str())
-        .base_url(base_url.as_str())
-        .build()
-        .expect("client");
+    let mut client =
+        wxkf_client::Client::builder(corp_id.as_str(), secret.as_str()).base_url(base_url.as_str());
+    // `WXKF_LOAD_MAX_REQUESTS=N`: the client's cap on requests in flight (default 64)
+    if let Some(n) = std::env::var("WXKF_LOAD_MAX_REQUESTS").ok().and_then(|n| n.parse().ok()) {
+        client = client.max_concurrent_requests(n);
+    }
+    let client = client.build().expect("client");
     let crypto = CallbackCrypto::new(token, aes_key, corp_id).expect("callback crypto");
     let builder = Bot::builder(client, handler).config(config);
     let builder = match store {
