@@ -441,6 +441,7 @@ impl Config {
             return Err(ConfigError::new("server.callback_path", "must start with /"));
         }
         if s.callback_path.starts_with("/v1/")
+            || s.callback_path.starts_with("/status")
             || ["/healthz", "/readyz", "/metrics"].contains(&s.callback_path.as_str())
         {
             return Err(ConfigError::new(

@@ -23,10 +23,12 @@ pub mod config;
 pub mod delivery;
 pub mod media;
 pub mod metrics;
+mod ops;
 mod protocol;
 mod server;
 mod shared;
 pub mod state;
+pub mod telemetry;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -284,7 +286,13 @@ impl Gateway {
         };
         let bot = builder.build()?;
         let callback = CallbackConfig::new(crypto).with_path(shared.config.server.callback_path.clone());
-        let app = server::routes(Arc::clone(&shared)).merge(bot_router(callback, bot.clone()));
+        let telemetry = telemetry::global();
+        let window = Arc::new(ops::Window::default());
+        ops::start_sampling(Arc::clone(&window), telemetry);
+        let ops = ops::Ops { shared: Arc::clone(&shared), bot: bot.clone(), telemetry, window };
+        let app = server::routes(Arc::clone(&shared), telemetry)
+            .merge(ops::routes(ops))
+            .merge(bot_router(callback, bot.clone()));
         info!(listen = %addr, callback = %shared.config.server.callback_path, "wxkf-gateway started");
         Ok(Gateway { bot, shared, listener, addr, grace, app })
     }

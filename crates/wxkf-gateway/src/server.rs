@@ -1,6 +1,7 @@
 //! The gateway's own routes, beside the callback route of `wxkf_axum::bot_router`:
 //! `POST /v1/replies`, `GET /v1/media/{media_id}` (both behind the bearer token), `GET /healthz`,
-//! `GET /readyz` and `GET /metrics`.
+//! `GET /readyz` and `GET /metrics` (the gateway's counters, then the runtime's from
+//! [`Telemetry`]). The operator's routes are in `ops.rs`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,9 +19,11 @@ use subtle::ConstantTimeEq;
 use crate::delivery::ReplyOutcome;
 use crate::protocol::Answer;
 use crate::shared::Shared;
+use crate::telemetry::Telemetry;
 
 /// The routes, with their state.
-pub(crate) fn routes(shared: Arc<Shared>) -> Router {
+pub(crate) fn routes(shared: Arc<Shared>, telemetry: &'static Telemetry) -> Router {
+    let metrics = move |state: State<Arc<Shared>>| metrics(state, telemetry);
     Router::new()
         .route("/v1/replies", post(replies))
         .route("/v1/media/{media_id}", get(media))
@@ -39,7 +42,7 @@ fn error(status: StatusCode, message: &str) -> Response {
 }
 
 /// Whether the request carries `Authorization: Bearer <api_token>` (compared in constant time).
-fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
+pub(crate) fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
     let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else { return false };
     let Some(token) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) else {
         return false;
@@ -126,12 +129,13 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     }
 }
 
-async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+async fn metrics(State(shared): State<Arc<Shared>>, telemetry: &'static Telemetry) -> Response {
     let mut text = shared.metrics.render();
     text.push_str(
         "# HELP wxkf_gateway_pending_replies Deliveries answered with 202 that wait for POST /v1/replies.\n",
     );
     text.push_str("# TYPE wxkf_gateway_pending_replies gauge\n");
     text.push_str(&format!("wxkf_gateway_pending_replies {}\n", shared.pending.len()));
+    text.push_str(&telemetry.render());
     (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
