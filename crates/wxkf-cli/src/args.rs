@@ -93,6 +93,49 @@ pub(crate) enum Command {
     State(StateArgs),
     /// Explain a WeCom errcode: its meaning in Chinese and English and what to do.
     Errcode(ErrcodeArgs),
+    /// List, replay or discard the dead letters a running wxkf-gateway keeps.
+    #[command(after_help = GATEWAY_HELP)]
+    DeadLetters(DeadLettersArgs),
+}
+
+const GATEWAY_HELP: &str = "\
+The gateway's API token comes from WXKF_GATEWAY_API_TOKEN (or --token). Exit status: 0 done, \
+1 the gateway refused or failed (a wrong token, an unknown id, a replay that failed again), \
+2 a usage error.";
+
+/// `wxkf dead-letters`.
+#[derive(Debug, Args)]
+pub(crate) struct DeadLettersArgs {
+    /// The gateway's base URL, e.g. http://127.0.0.1:9899
+    #[arg(long, value_name = "URL", global = true, env = "WXKF_GATEWAY_URL")]
+    pub(crate) gateway: Option<String>,
+    /// The gateway's API token (server.api_token)
+    #[arg(long, value_name = "TOKEN", global = true, env = "WXKF_GATEWAY_API_TOKEN", hide_env_values = true)]
+    pub(crate) token: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) action: DeadLetterAction,
+}
+
+/// `wxkf dead-letters list|replay|discard`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum DeadLetterAction {
+    /// List the kept dead letters, oldest first.
+    List {
+        /// Print the gateway's JSON array as it is
+        #[arg(long)]
+        json: bool,
+    },
+    /// Hand a dead letter to the bot again; it is removed once answered.
+    Replay {
+        /// The dead letter's id (dl_…)
+        id: String,
+    },
+    /// Remove a dead letter without answering it.
+    Discard {
+        /// The dead letter's id (dl_…)
+        id: String,
+    },
 }
 
 const API_HELP: &str = "\

@@ -23,6 +23,7 @@ pub(crate) fn run(command: Command) -> Result<(), Failure> {
         Command::Send(args) => block_on(crate::api::send(args)),
         Command::Sync(args) => block_on(crate::api::sync(args)),
         Command::State(args) => block_on(crate::api::state(args)),
+        Command::DeadLetters(args) => block_on(crate::gateway::dead_letters(args)),
     }
 }
 

@@ -14,6 +14,7 @@ mod callback_check;
 mod check;
 mod commands;
 mod doctor;
+mod gateway;
 mod output;
 mod secrets;
 
