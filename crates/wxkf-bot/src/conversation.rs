@@ -158,15 +158,19 @@ impl SessionStates {
         if map.len() >= MAX_ENTRIES {
             map.retain(|_, (s, _)| !s.can_send_msg());
             if map.len() >= MAX_ENTRIES {
-                map.clear();
+                for ((kfid, _), (state, _)) in map.drain() {
+                    held_changed(&kfid, Some(state), None);
+                }
             }
         }
-        map.insert((open_kfid.to_owned(), user.to_owned()), (state, Instant::now()));
+        let old = map.insert((open_kfid.to_owned(), user.to_owned()), (state, Instant::now()));
+        held_changed(open_kfid, old.map(|o| o.0), Some(state));
     }
 
     pub(crate) fn forget(&self, open_kfid: &str, user: &str) {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.remove(&(open_kfid.to_owned(), user.to_owned()));
+        let old = map.remove(&(open_kfid.to_owned(), user.to_owned()));
+        held_changed(open_kfid, old.map(|o| o.0), None);
     }
 
     /// Learns from one pulled page, in order: a `session_status_change` moves the session to a
@@ -242,6 +246,16 @@ impl SessionStates {
         let got = client.service_state().get(ServiceStateGetRequest::new(open_kfid, user)).await?;
         self.set(open_kfid, user, got.service_state);
         Ok(got.service_state)
+    }
+}
+
+/// Moves the `wxkf_sessions_held_by_servicer` gauge when a known state enters or leaves 3.
+fn held_changed(open_kfid: &str, old: Option<ServiceState>, new: Option<ServiceState>) {
+    let held = |s: Option<ServiceState>| s == Some(ServiceState::Human);
+    match (held(old), held(new)) {
+        (false, true) => crate::telemetry::session_held(open_kfid, 1.0),
+        (true, false) => crate::telemetry::session_held(open_kfid, -1.0),
+        _ => {}
     }
 }
 

@@ -35,8 +35,9 @@ pub struct DeadLetterRecord {
     pub external_userid: Option<String>,
     /// The message (or the turn's messages), in order.
     pub msgids: Vec<String>,
-    /// Why the runtime gave up: "permanent" | "retries_exhausted" | "timed_out" | "panicked"
-    /// (the snake_case of [`DeadLetterReason`]).
+    /// Why the runtime gave up: `permanent` (the error cannot succeed on retry), or after every
+    /// retry failed: `timed_out` (the last attempt ran past the handler timeout), `panicked` (it
+    /// panicked), `retries_exhausted` (it returned an error).
     pub reason: String,
     /// How many times the handler ran for it (replays included).
     pub attempts: u32,
@@ -96,12 +97,14 @@ impl DeadLetterRecord {
     }
 }
 
-/// The snake_case name of a reason, as [`DeadLetterRecord::reason`] holds it.
-pub(crate) fn reason_name(reason: DeadLetterReason) -> &'static str {
+/// The snake_case name of why a message was given up on, as [`DeadLetterRecord::reason`] holds
+/// it: `permanent`, or, when every retry failed, `timed_out` / `panicked` after the last attempt
+/// did so, else `retries_exhausted`.
+pub(crate) fn reason_name(reason: DeadLetterReason, timed_out: bool, panicked: bool) -> &'static str {
     match reason {
         DeadLetterReason::Permanent => "permanent",
-        DeadLetterReason::RetriesExhausted => "retries_exhausted",
-        DeadLetterReason::TimedOut => "timed_out",
-        DeadLetterReason::Panicked => "panicked",
+        _ if timed_out => "timed_out",
+        _ if panicked => "panicked",
+        _ => "retries_exhausted",
     }
 }

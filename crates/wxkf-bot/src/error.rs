@@ -193,12 +193,6 @@ pub enum DeadLetterReason {
     Permanent,
     /// Every retry failed ([`BotConfig::handler_retries`](crate::BotConfig::handler_retries)).
     RetriesExhausted,
-    /// Every retry failed and the last attempt ran past
-    /// [`BotConfig::handler_timeout`](crate::BotConfig::handler_timeout) (its error is a
-    /// [`HandlerTimedOut`]).
-    TimedOut,
-    /// Every retry failed and the last attempt panicked.
-    Panicked,
 }
 
 /// What [`Handler::on_dead_letter`](crate::Handler::on_dead_letter) receives: the message's

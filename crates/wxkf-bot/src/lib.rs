@@ -46,6 +46,8 @@
 
 #![deny(missing_docs)]
 
+mod bot;
+mod builder;
 mod clock;
 mod config;
 mod conversation;
@@ -58,6 +60,8 @@ mod store;
 mod telemetry;
 
 pub use async_trait::async_trait;
+pub use bot::Bot;
+pub use builder::{BotBuilder, IntoShared};
 pub use config::BotConfig;
 pub use conversation::{DEFAULT_CUT_MARKER, Delivery, Placeholder, Turn, TurnConfig};
 pub use dead_letter::DeadLetterRecord;
@@ -66,7 +70,7 @@ pub use handler::{FnHandler, Handler, handler_fn};
 pub use reply::budget::{Budget, BudgetStore, MemoryBudgets, REPLIES_PER_WINDOW, REPLY_WINDOW_SECS};
 pub use reply::context::ReplyContext;
 pub use reply::text::split_text;
-pub use runtime::{Bot, BotBuilder, Dispatch, IntoShared};
+pub use runtime::Dispatch;
 pub use store::coordinate::{
     Coordinator, DedupeStore, LeaseAttempt, MemoryCoordinator, MemoryDedupe, PendingPull,
 };

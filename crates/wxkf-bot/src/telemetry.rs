@@ -6,20 +6,6 @@
 //! number of series stays bounded by the number of accounts and no customer id leaves the
 //! process through them.
 //!
-//! | name | type | labels | what |
-//! |---|---|---|---|
-//! | `wxkf_messages_pulled_total` | counter | open_kfid | messages `sync_msg` returned that were not handled before |
-//! | `wxkf_messages_handled_total` | counter | open_kfid, outcome | `ok`: the handler returned (or the session left the bot); `retried`: an attempt failed and is retried; `dead_letter`: given up |
-//! | `wxkf_handler_seconds` | histogram | open_kfid | one handler attempt |
-//! | `wxkf_pull_seconds` | histogram | open_kfid | one `sync_msg` page request |
-//! | `wxkf_lanes_active` | gauge | – | customer lanes with work queued or running |
-//! | `wxkf_handlers_running` | gauge | – | handler attempts running now |
-//! | `wxkf_in_flight` | gauge | open_kfid | pulled messages waiting or being handled |
-//! | `wxkf_replies_total` | counter | open_kfid, outcome | `sent`, `budget_refused`, `session_left_bot`, `failed` |
-//! | `wxkf_cursor_lag_seconds` | gauge | open_kfid | now minus the send_time of the oldest pulled message not yet done (0 when none) |
-//! | `wxkf_dead_letters` | gauge | open_kfid | dead letters kept in the store |
-//! | `wxkf_dead_letter_store_errors_total` | counter | open_kfid | dead letters that could not be kept (the hook still ran) |
-//! | `wxkf_sessions_held_by_servicer` | gauge | open_kfid | sessions the session-state cache knows as held by a servicer (state 3) |
 
 /// `wxkf_messages_pulled_total{open_kfid}`.
 pub(crate) const MESSAGES_PULLED: &str = "wxkf_messages_pulled_total";
@@ -46,7 +32,23 @@ pub(crate) const DEAD_LETTER_STORE_ERRORS: &str = "wxkf_dead_letter_store_errors
 /// `wxkf_sessions_held_by_servicer{open_kfid}`.
 pub(crate) const SESSIONS_HELD: &str = "wxkf_sessions_held_by_servicer";
 
-/// Every metric name this crate emits (see the [module docs](self) for types and labels).
+/// Every metric name this crate emits. Labels are only `open_kfid` and `outcome`: never an
+/// external_userid, a msgid or a text.
+///
+/// | name | type | labels | what |
+/// |---|---|---|---|
+/// | `wxkf_messages_pulled_total` | counter | open_kfid | messages `sync_msg` returned that were not handled before |
+/// | `wxkf_messages_handled_total` | counter | open_kfid, outcome | `ok`: the handler returned (or the session left the bot); `retried`: an attempt failed and is retried; `dead_letter`: given up |
+/// | `wxkf_handler_seconds` | histogram | open_kfid | one handler attempt |
+/// | `wxkf_pull_seconds` | histogram | open_kfid | one `sync_msg` page request |
+/// | `wxkf_lanes_active` | gauge | open_kfid | lanes (one per customer, plus one for events without a customer and one for servicer items) with work queued or running |
+/// | `wxkf_handlers_running` | gauge | – | handler attempts running now |
+/// | `wxkf_in_flight` | gauge | open_kfid | pulled messages waiting or being handled |
+/// | `wxkf_replies_total` | counter | open_kfid, outcome | `sent`, `budget_refused`, `session_left_bot`, `failed` |
+/// | `wxkf_cursor_lag_seconds` | gauge | open_kfid | now minus the send_time of the oldest message of the oldest pulled page not wholly done (0 when none); refreshed at least every 5 s while messages wait |
+/// | `wxkf_dead_letters` | gauge | open_kfid | dead letters kept in the store |
+/// | `wxkf_dead_letter_store_errors_total` | counter | open_kfid | dead letters that could not be kept (the hook still ran) |
+/// | `wxkf_sessions_held_by_servicer` | gauge | open_kfid | sessions the session-state cache knows as held by a servicer (state 3) |
 pub const METRIC_NAMES: &[&str] = &[
     MESSAGES_PULLED,
     MESSAGES_HANDLED,
@@ -85,7 +87,11 @@ pub fn describe_metrics() {
     );
     describe_histogram!(HANDLER_SECONDS, Unit::Seconds, "Duration of one handler attempt");
     describe_histogram!(PULL_SECONDS, Unit::Seconds, "Duration of one sync_msg page request");
-    describe_gauge!(LANES_ACTIVE, Unit::Count, "Customer lanes with work queued or running");
+    describe_gauge!(
+        LANES_ACTIVE,
+        Unit::Count,
+        "Lanes (one per customer) with work queued or running, per account"
+    );
     describe_gauge!(HANDLERS_RUNNING, Unit::Count, "Handler attempts running now");
     describe_gauge!(IN_FLIGHT, Unit::Count, "Pulled messages waiting or being handled, per account");
     describe_counter!(
@@ -109,4 +115,73 @@ pub fn describe_metrics() {
         Unit::Count,
         "Sessions the runtime knows as held by a servicer (service state 3), per account"
     );
+}
+
+/// The `open_kfid` label of a metric: the account, owned (labels outlive the call).
+fn kfid(open_kfid: &str) -> [(&'static str, String); 1] {
+    [("open_kfid", open_kfid.to_owned())]
+}
+
+/// `n` new messages pulled for `open_kfid`.
+pub(crate) fn pulled(open_kfid: &str, n: u64) {
+    if n > 0 {
+        metrics::counter!(MESSAGES_PULLED, &kfid(open_kfid)).increment(n);
+    }
+}
+
+/// One handler outcome (`ok`, `retried`, `dead_letter`).
+pub(crate) fn handled(open_kfid: &str, outcome: &'static str) {
+    metrics::counter!(MESSAGES_HANDLED, "open_kfid" => open_kfid.to_owned(), "outcome" => outcome)
+        .increment(1);
+}
+
+/// One handler attempt took `secs`.
+pub(crate) fn handler_took(open_kfid: &str, took: std::time::Duration) {
+    metrics::histogram!(HANDLER_SECONDS, &kfid(open_kfid)).record(took.as_secs_f64());
+}
+
+/// One `sync_msg` page request took `took`.
+pub(crate) fn pull_took(open_kfid: &str, took: std::time::Duration) {
+    metrics::histogram!(PULL_SECONDS, &kfid(open_kfid)).record(took.as_secs_f64());
+}
+
+/// A lane of `open_kfid` started (`+1`) or ended (`-1`).
+pub(crate) fn lane(open_kfid: &str, delta: f64) {
+    metrics::gauge!(LANES_ACTIVE, &kfid(open_kfid)).increment(delta);
+}
+
+/// A handler attempt started (`+1`) or ended (`-1`).
+pub(crate) fn handler_running(delta: f64) {
+    metrics::gauge!(HANDLERS_RUNNING).increment(delta);
+}
+
+/// The account's pulled messages not done yet, and how far the oldest is behind now.
+pub(crate) fn backlog(open_kfid: &str, in_flight: usize, lag_secs: u64) {
+    #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+    metrics::gauge!(IN_FLIGHT, &kfid(open_kfid)).set(in_flight as f64);
+    #[allow(clippy::cast_precision_loss)]
+    metrics::gauge!(CURSOR_LAG, &kfid(open_kfid)).set(lag_secs as f64);
+}
+
+/// Replies of `open_kfid` by outcome (`sent`, `budget_refused`, `session_left_bot`, `failed`).
+pub(crate) fn replies(open_kfid: &str, outcome: &'static str, n: u64) {
+    if n > 0 {
+        metrics::counter!(REPLIES, "open_kfid" => open_kfid.to_owned(), "outcome" => outcome).increment(n);
+    }
+}
+
+/// The dead letters kept for `open_kfid` now.
+pub(crate) fn dead_letters(open_kfid: &str, kept: usize) {
+    #[allow(clippy::cast_precision_loss)]
+    metrics::gauge!(DEAD_LETTERS, &kfid(open_kfid)).set(kept as f64);
+}
+
+/// A dead letter of `open_kfid` could not be kept.
+pub(crate) fn dead_letter_store_error(open_kfid: &str) {
+    metrics::counter!(DEAD_LETTER_STORE_ERRORS, &kfid(open_kfid)).increment(1);
+}
+
+/// A session of `open_kfid` became held by a servicer (`+1`) or stopped being (`-1`).
+pub(crate) fn session_held(open_kfid: &str, delta: f64) {
+    metrics::gauge!(SESSIONS_HELD, &kfid(open_kfid)).increment(delta);
 }

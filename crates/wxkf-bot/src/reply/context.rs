@@ -190,6 +190,23 @@ impl ReplyContext {
     /// (or a retry whose first answer was lost): it counts as sent, and its budget is given back
     /// since the earlier attempt counted it (a send without WeCom's answer counts as sent).
     async fn send_all(&self, requests: Vec<SendMsgRequest>) -> Result<(), ReplyError> {
+        self.counted(self.send_all_uncounted(requests).await)
+    }
+
+    /// Counts a refused or failed reply in `wxkf_replies_total` (sent ones are counted as they go).
+    fn counted<T>(&self, result: Result<T, ReplyError>) -> Result<T, ReplyError> {
+        if let Err(e) = &result {
+            let outcome = match e {
+                ReplyError::BudgetExhausted { .. } | ReplyError::WindowClosed => "budget_refused",
+                ReplyError::SessionLeftBot { .. } => "session_left_bot",
+                _ => "failed",
+            };
+            crate::telemetry::replies(&self.open_kfid, outcome, 1);
+        }
+        result
+    }
+
+    async fn send_all_uncounted(&self, requests: Vec<SendMsgRequest>) -> Result<(), ReplyError> {
         let todo: Vec<SendMsgRequest> =
             requests.into_iter().filter(|r| r.msgid.as_deref().is_none_or(|m| !self.was_sent(m))).collect();
         if todo.is_empty() {
@@ -208,7 +225,10 @@ impl ReplyContext {
                 return Err(e);
             }
             match self.client.message().send_msg(req).await {
-                Ok(_) => self.sent_one().await,
+                Ok(_) => {
+                    self.sent_one().await;
+                    crate::telemetry::replies(&self.open_kfid, "sent", 1);
+                }
                 Err(e) if is_duplicate(&e) => {
                     // an earlier attempt sent it, and counted it then (as sent, or as maybe
                     // sent when its answer was lost, or in flight when its process died)
@@ -337,7 +357,7 @@ impl ReplyContext {
         }
         let budget = self.budget().await?;
         if budget.expires_at <= now_secs() {
-            return Err(ReplyError::WindowClosed);
+            return self.counted(Err(ReplyError::WindowClosed));
         }
         // what earlier attempts sent is not sent (nor counted) again; msgids are numbered alike
         let base = self.next.load(Ordering::SeqCst);
@@ -349,7 +369,7 @@ impl ReplyContext {
             .count();
         let room = usize::try_from(budget.remaining).unwrap_or(usize::MAX).saturating_add(already);
         if room == 0 {
-            return Err(ReplyError::BudgetExhausted { needed: 1, remaining: 0 });
+            return self.counted(Err(ReplyError::BudgetExhausted { needed: 1, remaining: 0 }));
         }
         let cut = pieces.len() > room;
         if cut {
@@ -397,7 +417,7 @@ impl ReplyContext {
         let req =
             SendMsgRequest::text(&self.external_userid, &self.open_kfid, text).with_msgid(msgid.clone());
         match self.client.message().send_msg(req).await {
-            Ok(_) => {}
+            Ok(_) => crate::telemetry::replies(&self.open_kfid, "sent", 1),
             Err(e) if is_duplicate(&e) => self.give_back(1).await,
             Err(e) => {
                 self.give_back(1).await;
@@ -438,10 +458,10 @@ impl ReplyContext {
         self.ensure_with_bot().await?;
         let budget = self.budget().await?;
         if budget.expires_at <= now_secs() {
-            return Err(ReplyError::WindowClosed);
+            return self.counted(Err(ReplyError::WindowClosed));
         }
         if budget.remaining == 0 {
-            return Err(ReplyError::BudgetExhausted { needed: 1, remaining: 0 });
+            return self.counted(Err(ReplyError::BudgetExhausted { needed: 1, remaining: 0 }));
         }
         let media = self.client.media().upload(kind, filename, data).await?;
         let req = match kind {
@@ -508,9 +528,9 @@ impl ReplyContext {
             return Ok(());
         }
         match self.client.message().send_msg_on_event(req).await {
-            Ok(_) => {}
+            Ok(_) => crate::telemetry::replies(&self.open_kfid, "sent", 1),
             Err(e) if is_duplicate(&e) => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => return self.counted(Err(e.into())),
         }
         self.mark_sent(msgid);
         Ok(())

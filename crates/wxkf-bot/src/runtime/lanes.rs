@@ -17,10 +17,11 @@ use wxkf_types::message::{Event, Message, Origin};
 use wxkf_types::service_state::ServiceState;
 
 use crate::conversation::{Turn, TurnConfig, with_people};
+use crate::dead_letter::reason_name;
 use crate::error::HandlerError;
 use crate::error::{DeadLetter, DeadLetterReason, HandlerTimedOut, is_permanent, is_session_left};
 use crate::reply::context::ReplyContext;
-use crate::runtime::state::{Done, Inner, Job, Lane, LaneKey, Lanes, Recorder};
+use crate::runtime::state::{Done, Failure, Handling, Job, Lane, LaneKey, Lanes, Recorder, Replay};
 use crate::runtime::util::backoff;
 
 fn lane_of(msg: &Message) -> Lane {
@@ -35,7 +36,7 @@ fn lane_of(msg: &Message) -> Lane {
 impl Lanes {
     /// Queues `msg` on its lane (starting the lane's task if idle), or, if the same message is
     /// already in flight, waits for that run.
-    pub(crate) fn push(&self, inner: &Arc<Inner>, open_kfid: &str, msg: Message, skip: bool, done: Done) {
+    pub(crate) fn push(&self, inner: &Arc<Handling>, open_kfid: &str, msg: Message, skip: bool, done: Done) {
         {
             let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
             let key = (open_kfid.to_owned(), msg.msgid.clone());
@@ -49,10 +50,36 @@ impl Lanes {
         let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
         let start = !lanes.contains_key(&key);
         let q = lanes.entry(key.clone()).or_default();
-        q.jobs.push_back(Job { msg, skip, at: Instant::now() });
+        q.jobs.push_back(Job { msg, replay: None, skip, at: Instant::now() });
         q.notify.notify_one();
         drop(lanes);
         if start {
+            crate::telemetry::lane(open_kfid, 1.0);
+            let inner = Arc::clone(inner);
+            tokio::spawn(async move { run_lane(inner, key).await });
+        }
+    }
+
+    /// Queues a dead letter's `messages` (not empty) on the lane of its first one, behind what
+    /// the lane already holds; `done` hears how the replay went.
+    pub(crate) fn push_replay(
+        &self,
+        inner: &Arc<Handling>,
+        open_kfid: &str,
+        messages: Vec<Message>,
+        done: tokio::sync::oneshot::Sender<Result<(), Failure>>,
+    ) {
+        let Some(first) = messages.first().cloned() else { return };
+        let key = (open_kfid.to_owned(), lane_of(&first));
+        let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        let start = !lanes.contains_key(&key);
+        let q = lanes.entry(key.clone()).or_default();
+        let replay = Some(Box::new(Replay { messages, done }));
+        q.jobs.push_back(Job { msg: first, replay, skip: false, at: Instant::now() });
+        q.notify.notify_one();
+        drop(lanes);
+        if start {
+            crate::telemetry::lane(open_kfid, 1.0);
             let inner = Arc::clone(inner);
             tokio::spawn(async move { run_lane(inner, key).await });
         }
@@ -79,11 +106,11 @@ impl Lanes {
 
 /// Pops and handles the lane's messages one by one until it is empty. With turns on, a
 /// customer's consecutive messages are taken together (docs/ai-bot.md).
-async fn run_lane(inner: Arc<Inner>, key: LaneKey) {
+async fn run_lane(inner: Arc<Handling>, key: LaneKey) {
     // if this task dies (a panic in the runtime's own code, not in a handler), the lane is not
     // stranded: the messages in hand count as done (as if dead-lettered, so the account's cursor
     // is not held back for good) and the guard hands what is left to a new task
-    struct Restart(Option<(Arc<Inner>, LaneKey)>, Vec<String>);
+    struct Restart(Option<(Arc<Handling>, LaneKey)>, Vec<String>);
     impl Drop for Restart {
         fn drop(&mut self) {
             if let Some((inner, key)) = self.0.take() {
@@ -105,12 +132,20 @@ async fn run_lane(inner: Arc<Inner>, key: LaneKey) {
                 Some(popped) => popped,
                 None => {
                     lanes.remove(&key);
+                    crate::telemetry::lane(&key.0, -1.0);
                     restart.0 = None;
                     return;
                 }
             }
         };
         let open_kfid = &key.0;
+        if let Some(replay) = job.replay {
+            // its msgids were recorded when it was dead-lettered
+            restart.1.clear();
+            let result = replay_in_lane(&inner, &key, replay.messages).await;
+            let _ = replay.done.send(result);
+            continue;
+        }
         restart.1 = vec![job.msg.msgid.clone()];
         if job.skip {
             debug!(msgid = %job.msg.msgid, "history from before the first start: skipped");
@@ -118,7 +153,7 @@ async fn run_lane(inner: Arc<Inner>, key: LaneKey) {
             continue;
         }
         if !is_turn_item(&job) || !matches!(key.1, Lane::Customer(_)) {
-            handle(&inner, open_kfid, Call::One(job.msg.clone()), None).await;
+            handle(&inner, open_kfid, Call::One(job.msg.clone()), None, false).await;
             inner.recorder().record(open_kfid, &job.msg.msgid);
             continue;
         }
@@ -127,32 +162,12 @@ async fn run_lane(inner: Arc<Inner>, key: LaneKey) {
             collect_turn(&inner, &key, &notify, turns, &mut jobs).await;
         }
         restart.1 = jobs.iter().map(|j| j.msg.msgid.clone()).collect();
-        let Some(first) = jobs.first() else { continue };
-        let kfid = first.msg.open_kfid().unwrap_or(open_kfid).to_owned();
-        let user = first.msg.external_userid().unwrap_or_default().to_owned();
-        let state = match inner
-            .sessions
-            .current(&inner.client, inner.config.session_lookup, &kfid, &user)
-            .await
-        {
-            Ok(s) => s,
-            Err(e) => {
-                // unknown: the handler runs, and each send is checked again
-                warn!(open_kfid = %kfid, error = %crate::error::chain(&e), "could not read the session state");
-                None
-            }
-        };
-        let calls: Vec<Call> = if let (true, Some(state)) = (with_people(state), state) {
-            jobs.iter().map(|j| Call::HandedOff(j.msg.clone(), state)).collect()
-        } else if inner.config.turns.is_some() {
-            vec![Call::Turn(Turn::new(jobs.iter().map(|j| j.msg.clone()).collect()))]
-        } else {
-            jobs.iter().map(|j| Call::One(j.msg.clone())).collect()
-        };
+        let messages: Vec<Message> = jobs.iter().map(|j| j.msg.clone()).collect();
+        let calls = customer_calls(&inner, open_kfid, messages, inner.config.turns.is_some()).await;
         let cancel = inner.config.turns.as_ref().filter(|t| t.cancel_running).map(|_| (&notify, &key));
         let mut cancelled = false;
         for call in calls {
-            if let Outcome::Cancelled = handle(&inner, open_kfid, call, cancel).await {
+            if let Outcome::Cancelled = handle(&inner, open_kfid, call, cancel, false).await {
                 cancelled = true;
             }
         }
@@ -173,16 +188,66 @@ async fn run_lane(inner: Arc<Inner>, key: LaneKey) {
     }
 }
 
-/// A customer message to handle (not history).
+/// A customer message to handle (not history, not a replay).
 fn is_turn_item(job: &Job) -> bool {
-    !job.skip && job.msg.origin == Origin::Customer
+    !job.skip && job.replay.is_none() && job.msg.origin == Origin::Customer
+}
+
+/// How a customer's `messages` (in order, not empty) are handed to the handler: one call per
+/// message to [`Handler::on_handed_off_message`](crate::Handler::on_handed_off_message) while
+/// people have the session, else one turn (`as_turn`) or one call per message.
+async fn customer_calls(
+    inner: &Arc<Handling>,
+    open_kfid: &str,
+    messages: Vec<Message>,
+    as_turn: bool,
+) -> Vec<Call> {
+    let Some(first) = messages.first() else { return Vec::new() };
+    let kfid = first.open_kfid().unwrap_or(open_kfid).to_owned();
+    let user = first.external_userid().unwrap_or_default().to_owned();
+    let state = match inner.sessions.current(&inner.client, inner.config.session_lookup, &kfid, &user).await {
+        Ok(s) => s,
+        Err(e) => {
+            // unknown: the handler runs, and each send is checked again
+            warn!(open_kfid = %kfid, error = %crate::error::chain(&e), "could not read the session state");
+            None
+        }
+    };
+    if let (true, Some(state)) = (with_people(state), state) {
+        messages.into_iter().map(|m| Call::HandedOff(m, state)).collect()
+    } else if as_turn {
+        vec![Call::Turn(Turn::new(messages))]
+    } else {
+        messages.into_iter().map(Call::One).collect()
+    }
+}
+
+/// Hands a dead letter's messages to the handler again, once each call (no retries: the
+/// operator who asked sees the failure at once). A customer's messages go as they would now (a
+/// turn when turns are on or it was one, the hand-off method while people have the session).
+async fn replay_in_lane(inner: &Arc<Handling>, key: &LaneKey, messages: Vec<Message>) -> Result<(), Failure> {
+    let open_kfid = &key.0;
+    let customer =
+        matches!(key.1, Lane::Customer(_)) && messages.iter().all(|m| m.origin == Origin::Customer);
+    let calls = if customer {
+        let as_turn = inner.config.turns.is_some() || messages.len() > 1;
+        customer_calls(inner, open_kfid, messages, as_turn).await
+    } else {
+        messages.into_iter().map(Call::One).collect()
+    };
+    for call in calls {
+        if let Outcome::Failed(failure) = handle(inner, open_kfid, call, None, true).await {
+            return Err(failure);
+        }
+    }
+    Ok(())
 }
 
 /// Takes the customer's further messages from the front of the lane until the customer has been
 /// quiet for `turns.quiet` (counted from when the newest one reached the lane) or `max_total`
 /// passed since the first one did.
 async fn collect_turn(
-    inner: &Arc<Inner>,
+    inner: &Arc<Handling>,
     key: &LaneKey,
     notify: &Arc<Notify>,
     turns: &TurnConfig,
@@ -217,7 +282,7 @@ async fn collect_turn(
 }
 
 /// Resolves once a customer message waits in the lane (the turn being answered is then stopped).
-async fn new_customer_message(inner: &Arc<Inner>, key: &LaneKey, notify: &Notify) {
+async fn new_customer_message(inner: &Arc<Handling>, key: &LaneKey, notify: &Notify) {
     loop {
         let notified = notify.notified();
         tokio::pin!(notified);
@@ -264,15 +329,35 @@ impl Call {
 enum Outcome {
     Done,
     Cancelled,
+    /// Given up on, in a replay (a live call keeps its dead letter and answers `Done`).
+    Failed(Failure),
+}
+
+/// Counts a handler attempt as running until dropped (also when it is cancelled).
+struct Running;
+
+impl Running {
+    fn start() -> Self {
+        crate::telemetry::handler_running(1.0);
+        Running
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        crate::telemetry::handler_running(-1.0);
+    }
 }
 
 /// Runs the handler for one call: with a timeout, retried with backoff unless the error
 /// cannot succeed, then dead-lettered. With `cancel`, a new customer message in the lane stops it.
+/// A `replay` runs once and answers [`Outcome::Failed`] instead of dead-lettering again.
 async fn handle(
-    inner: &Arc<Inner>,
+    inner: &Arc<Handling>,
     open_kfid: &str,
     call: Call,
     cancel: Option<(&Arc<Notify>, &LaneKey)>,
+    replay: bool,
 ) -> Outcome {
     let Some(msg) = call.message().cloned() else { return Outcome::Done };
     let kfid = msg.open_kfid().unwrap_or(open_kfid).to_owned();
@@ -335,6 +420,9 @@ async fn handle(
             .instrument(span),
         );
         let abort = run.abort_handle();
+        let running = Running::start();
+        let attempt_started = Instant::now();
+        let mut panicked = false;
         let timeout = inner.config.handler_timeout;
         let stop = async {
             match cancel {
@@ -345,7 +433,10 @@ async fn handle(
         let result: Result<(), HandlerError> = tokio::select! {
             r = tokio::time::timeout(timeout, run) => match r {
                 Ok(Ok(r)) => r,
-                Ok(Err(join)) => Err(format!("handler panicked: {join}").into()),
+                Ok(Err(join)) => {
+                    panicked = join.is_panic();
+                    Err(format!("handler panicked: {join}").into())
+                }
                 Err(_) => {
                     abort.abort();
                     Err(Box::new(HandlerTimedOut { after: timeout }))
@@ -359,26 +450,46 @@ async fn handle(
         };
         drop(answered);
         drop(permit);
+        drop(running);
+        crate::telemetry::handler_took(open_kfid, attempt_started.elapsed());
         let error = match result {
-            Ok(()) => return Outcome::Done,
+            Ok(()) => {
+                crate::telemetry::handled(open_kfid, "ok");
+                return Outcome::Done;
+            }
             Err(e) => e,
         };
         if is_session_left(error.as_ref()) {
             info!(msgid = %msg.msgid, "reply not sent: people have the session now");
+            crate::telemetry::handled(open_kfid, "ok");
             return Outcome::Done;
         }
         let attempts = attempt + 1;
         let reason = if is_permanent(error.as_ref()) {
             DeadLetterReason::Permanent
-        } else if attempt < inner.config.handler_retries {
+        } else if attempt < inner.config.handler_retries && !replay {
             let delay = backoff(inner.config.retry_backoff, attempts, Duration::from_secs(300));
             warn!(msgid = %msg.msgid, attempt, retry_in = ?delay, error = %crate::error::chain(error.as_ref()), "handler failed; retrying");
+            crate::telemetry::handled(open_kfid, "retried");
             tokio::time::sleep(delay).await;
             attempt += 1;
             continue;
         } else {
             DeadLetterReason::RetriesExhausted
         };
+        crate::telemetry::handled(open_kfid, "dead_letter");
+        let timed_out = error.downcast_ref::<HandlerTimedOut>().is_some();
+        let failure =
+            Failure { reason_name: reason_name(reason, timed_out, panicked), error, reason, attempts };
+        if replay {
+            return Outcome::Failed(failure);
+        }
+        let messages: Vec<&Message> = match &*call {
+            Call::Turn(t) => t.messages().iter().collect(),
+            Call::One(m) | Call::HandedOff(m, _) => vec![m],
+        };
+        crate::runtime::dead_letters::keep(inner, &kfid, &messages, &failure).await;
+        let Failure { error, reason, attempts, .. } = failure;
         let dead: HandlerError =
             Box::new(DeadLetter { msgid: msg.msgid.clone(), reason, attempts, source: error });
         inner.handler.on_dead_letter(&msg, &dead).await;
@@ -388,7 +499,7 @@ async fn handle(
 
 impl ReplyContext {
     fn for_message(
-        inner: &Arc<Inner>,
+        inner: &Arc<Handling>,
         open_kfid: &str,
         external_userid: &str,
         msg: &Message,
@@ -417,7 +528,7 @@ impl ReplyContext {
     }
 }
 
-impl Inner {
+impl Handling {
     pub(crate) fn recorder(self: &Arc<Self>) -> &Recorder {
         self.recorder.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
@@ -433,7 +544,7 @@ impl Recorder {
     }
 }
 
-async fn record_batches(inner: Weak<Inner>, mut rx: mpsc::UnboundedReceiver<(String, String)>) {
+async fn record_batches(inner: Weak<Handling>, mut rx: mpsc::UnboundedReceiver<(String, String)>) {
     const BATCH: usize = 4096;
     let mut batch = Vec::with_capacity(64);
     while rx.recv_many(&mut batch, BATCH).await > 0 {

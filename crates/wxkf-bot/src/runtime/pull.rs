@@ -23,8 +23,9 @@ use crate::store::coordinate::{Coordinator, LeaseAttempt, PendingPull};
 /// that page and every page before it are done.
 #[derive(Debug, Default)]
 pub(crate) struct Watermark {
-    // (page number, messages not done yet, cursor after the page)
-    pages: VecDeque<(u64, usize, String)>,
+    // (page number, messages not done yet, cursor after the page, the oldest send_time of its
+    // messages: what the cursor lag counts from)
+    pages: VecDeque<(u64, usize, String, u64)>,
     next: u64,
     // the newest cursor that may be saved and has not been yet
     advanced: Option<String>,
@@ -35,15 +36,22 @@ impl Watermark {
     pub(crate) fn page(&mut self, cursor_after: String) -> u64 {
         let n = self.next;
         self.next += 1;
-        self.pages.push_back((n, 0, cursor_after));
+        self.pages.push_back((n, 0, cursor_after, u64::MAX));
         n
     }
 
-    /// One more message of page `n` to wait for.
-    pub(crate) fn add(&mut self, n: u64) {
+    /// One more message of page `n` to wait for, sent at `send_time` (unix seconds).
+    pub(crate) fn add(&mut self, n: u64, send_time: u64) {
         if let Some(p) = self.find(n) {
             p.1 += 1;
+            p.3 = p.3.min(send_time);
         }
+    }
+
+    /// How far the oldest message of the oldest page not wholly done is behind `now` (unix
+    /// seconds); 0 when every pulled message is done.
+    pub(crate) fn lag(&self, now: u64) -> u64 {
+        self.pages.iter().find(|p| p.1 > 0).map_or(0, |p| now.saturating_sub(p.3))
     }
 
     /// One message of page `n` is done.
@@ -56,8 +64,8 @@ impl Watermark {
 
     /// Pops the pages that are wholly done from the front.
     pub(crate) fn advance(&mut self) {
-        while let Some((_, 0, _)) = self.pages.front() {
-            if let Some((_, _, cursor)) = self.pages.pop_front()
+        while let Some((_, 0, _, _)) = self.pages.front() {
+            if let Some((_, _, cursor, _)) = self.pages.pop_front()
                 && !cursor.is_empty()
             {
                 self.advanced = Some(cursor);
@@ -80,7 +88,7 @@ impl Watermark {
         self.pages.is_empty()
     }
 
-    fn find(&mut self, n: u64) -> Option<&mut (u64, usize, String)> {
+    fn find(&mut self, n: u64) -> Option<&mut (u64, usize, String, u64)> {
         let first = self.pages.front()?.0;
         let i = usize::try_from(n.checked_sub(first)?).ok()?;
         self.pages.get_mut(i)
@@ -146,6 +154,7 @@ pub(crate) async fn account_loop(inner: Arc<Inner>, open_kfid: String, notify: A
             a.watermark.done(n);
         }
         a.save_watermark().await;
+        a.report_backlog();
         let closing = a.inner.closing.load(Ordering::SeqCst);
         if let Some(w) = a.inner.take_wake(&a.open_kfid, false) {
             a.merge(w);
@@ -210,9 +219,11 @@ pub(crate) async fn account_loop(inner: Arc<Inner>, open_kfid: String, notify: A
             }
             if closing {
                 a.inner.take_wake(&a.open_kfid, true);
+                a.report_backlog();
                 return;
             }
             if a.inner.take_wake(&a.open_kfid, true).is_none() {
+                a.report_backlog();
                 return;
             }
             a.want = true;
@@ -230,6 +241,8 @@ pub(crate) async fn account_loop(inner: Arc<Inner>, open_kfid: String, notify: A
                 }
             }
             _ = closed.changed(), if !closing => {}
+            // the lag grows while a message waits, also when nothing else happens
+            _ = tokio::time::sleep(BACKLOG_REPORT), if !a.watermark.is_empty() => {}
         }
     }
 }
@@ -241,7 +254,19 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
+/// How often the cursor lag is reported while messages wait and nothing else happens.
+const BACKLOG_REPORT: Duration = Duration::from_secs(5);
+
 impl Account {
+    /// Sets the account's in-flight and cursor-lag gauges.
+    fn report_backlog(&self) {
+        crate::telemetry::backlog(
+            &self.open_kfid,
+            self.watermark.in_flight(),
+            self.watermark.lag(now_secs()),
+        );
+    }
+
     fn merge(&mut self, w: Wake) {
         self.want = true;
         match &mut self.wake {
@@ -444,16 +469,19 @@ impl Account {
                     .filter(|(c, _)| c.as_str() == cursor.as_deref().unwrap_or_default())
                     .map(|&(_, at)| at)
             };
+            let pull_started = std::time::Instant::now();
             let page = match inner.client.message().sync_msg(request(token.as_deref())).await {
                 // 95007: the callback token is no longer accepted (over 10 minutes old, or a
                 // clock far off); the pull works without it, only under a stricter rate limit
                 Err(e) if token.is_some() && e.errcode() == Some(95007) => {
                     debug!(open_kfid = %self.open_kfid, "callback token refused; pulling without it");
                     token = None;
-                    inner.client.message().sync_msg(request(None)).await?
+                    inner.client.message().sync_msg(request(None)).await
                 }
-                page => page?,
+                page => page,
             };
+            crate::telemetry::pull_took(&self.open_kfid, pull_started.elapsed());
+            let page = page?;
             debug!(open_kfid = %self.open_kfid, messages = page.msg_list.len(), has_more = page.has_more, "sync_msg page");
             if !held(self) {
                 return Err(BotError::LeaseLost);
@@ -511,21 +539,24 @@ impl Account {
                 drained.insert(self.open_kfid.clone(), (after.clone(), sent_at));
             }
             let n = self.watermark.page(after);
+            let mut pulled = 0u64;
             for (msg, seen) in page.msg_list.into_iter().zip(seen) {
                 if seen {
                     debug!(msgid = %msg.msgid, "already handled");
                     continue;
                 }
-                self.watermark.add(n);
+                self.watermark.add(n, msg.send_time);
+                pulled += 1;
                 let skip = msg.send_time < self.skip_before;
-                inner.lanes.push(
-                    &inner,
+                inner.handling.lanes.push(
+                    &inner.handling,
                     &self.open_kfid,
                     msg,
                     skip,
                     Done { tx: self.done_tx.clone(), page: n },
                 );
             }
+            crate::telemetry::pulled(&self.open_kfid, pulled);
             self.watermark.advance();
             if !page.next_cursor.is_empty() {
                 self.cursor = Some(Some(page.next_cursor));
@@ -548,10 +579,10 @@ mod tests {
     fn the_watermark_saves_only_past_pages_that_are_wholly_done() {
         let mut w = Watermark::default();
         let a = w.page("c1".into());
-        w.add(a);
-        w.add(a);
+        w.add(a, 100);
+        w.add(a, 100);
         let b = w.page("c2".into());
-        w.add(b);
+        w.add(b, 90);
         assert_eq!(w.in_flight(), 3);
         // page b done first: nothing may be saved while page a has a message running
         w.done(b);
@@ -568,5 +599,26 @@ mod tests {
         // unknown page numbers are ignored, not a panic
         w.done(999);
         assert_eq!(w.in_flight(), 0);
+    }
+
+    #[test]
+    fn the_lag_counts_from_the_oldest_message_of_the_oldest_page_not_done() {
+        let mut w = Watermark::default();
+        assert_eq!(w.lag(1_000), 0, "nothing pulled: no lag");
+        let a = w.page("c1".into());
+        w.add(a, 900);
+        w.add(a, 950);
+        let b = w.page("c2".into());
+        w.add(b, 980);
+        assert_eq!(w.lag(1_000), 100);
+        w.done(a);
+        w.done(a);
+        assert_eq!(w.lag(1_000), 20, "page a done: page b's oldest");
+        w.done(b);
+        assert_eq!(w.lag(1_000), 0);
+        // a clock behind a message's send_time is no negative lag
+        let c = w.page("c3".into());
+        w.add(c, 2_000);
+        assert_eq!(w.lag(1_000), 0);
     }
 }

@@ -216,7 +216,7 @@ async fn supervise(guard: ActiveGuard, open_kfid: String, notify: Arc<Notify>) {
             Err(e) => {
                 panics = panics.saturating_add(1);
                 error!(open_kfid = %open_kfid, error = %e, "the account's pull loop panicked; restarting it");
-                if inner.closing.load(Ordering::SeqCst) && !inner.lanes.busy(&open_kfid) {
+                if inner.closing.load(Ordering::SeqCst) && !inner.handling.lanes.busy(&open_kfid) {
                     inner.take_wake(&open_kfid, true);
                     break;
                 }

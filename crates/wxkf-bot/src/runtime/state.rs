@@ -13,6 +13,7 @@ use wxkf_types::message::Message;
 
 use crate::config::BotConfig;
 use crate::conversation::SessionStates;
+use crate::error::{DeadLetterReason, HandlerError};
 use crate::handler::Handler;
 use crate::reply::budget::BudgetStore;
 use crate::store::coordinate::{Coordinator, DedupeStore};
@@ -34,23 +35,24 @@ pub enum Dispatch {
     ShuttingDown,
 }
 
+/// The account side of the runtime, what `schedule` and `pull` work with: which accounts pull
+/// when, their cursors, leases and marks, and the runtime's life (closing, active tasks). The
+/// handler side is [`Handling`], which it holds and pushes pulled messages into; the lanes see
+/// nothing of this.
 pub(crate) struct Inner {
     pub(crate) client: Client,
-    pub(crate) handler: Arc<dyn Handler>,
     pub(crate) store: Arc<dyn CursorStore>,
     pub(crate) coordinator: Option<Arc<dyn Coordinator>>,
     pub(crate) dedupe: Arc<dyn DedupeStore>,
     pub(crate) budgets: Arc<dyn BudgetStore>,
-    // where dead letters are kept (issue 21)
-    pub(crate) dead_letters: Arc<dyn DeadLetterStore>,
     pub(crate) instance_id: String,
     pub(crate) config: BotConfig,
     pub(crate) started_at: u64,
     pub(crate) accounts: Mutex<HashMap<String, AccountSlot>>,
-    pub(crate) lanes: Lanes,
-    pub(crate) permits: Arc<Semaphore>,
-    pub(crate) recorder: OnceLock<Recorder>,
-    pub(crate) closing: AtomicBool,
+    // the lanes, the handler and what its replies touch
+    pub(crate) handling: Arc<Handling>,
+    // shared with `handling`
+    pub(crate) closing: Arc<AtomicBool>,
     // flips to true on shutdown, waking every wait
     pub(crate) closed: watch::Sender<bool>,
     pub(crate) background: AtomicBool,
@@ -59,10 +61,29 @@ pub(crate) struct Inner {
     pub(crate) idle: Notify,
     // the session-state cache of the conversation layer (docs/ai-bot.md)
     pub(crate) sessions: Arc<SessionStates>,
-    pub(crate) cut_marker: Arc<str>,
     // per open_kfid: the cursor after the last pull that found no more messages, and when that
     // pull was sent (unix ms); a message pulled from that cursor was written after then
     pub(crate) drained: Mutex<HashMap<String, (String, u64)>>,
+}
+
+/// The handler side of the runtime, all that `lanes` and `dead_letters` are given: the handler
+/// and what its replies touch (client, budgets, session states), the lanes, the handler permits,
+/// and the recorder of finished msgids. Nothing in it knows of accounts, cursors or leases.
+pub(crate) struct Handling {
+    pub(crate) client: Client,
+    pub(crate) handler: Arc<dyn Handler>,
+    pub(crate) dedupe: Arc<dyn DedupeStore>,
+    pub(crate) budgets: Arc<dyn BudgetStore>,
+    // where dead letters are kept
+    pub(crate) dead_letters: Arc<dyn DeadLetterStore>,
+    pub(crate) config: BotConfig,
+    pub(crate) lanes: Lanes,
+    pub(crate) permits: Arc<Semaphore>,
+    pub(crate) recorder: OnceLock<Recorder>,
+    // shared with `Inner`: shutdown began
+    pub(crate) closing: Arc<AtomicBool>,
+    pub(crate) sessions: Arc<SessionStates>,
+    pub(crate) cut_marker: Arc<str>,
 }
 
 /// Counts a task as active until dropped, also when the task panics.
@@ -102,10 +123,28 @@ pub(crate) struct Done {
 
 pub(crate) struct Job {
     pub(crate) msg: Message,
+    // a dead letter handed to the handler again (`msg` is its first message)
+    pub(crate) replay: Option<Box<Replay>>,
     // history from before the first start: recorded, not handled
     pub(crate) skip: bool,
     // when it reached the lane (the quiet window of turns counts from it)
     pub(crate) at: Instant,
+}
+
+/// A dead letter's messages to hand to the handler again in their lane, and where to say how
+/// it went ([`Bot::replay`](crate::Bot::replay)).
+pub(crate) struct Replay {
+    pub(crate) messages: Vec<Message>,
+    pub(crate) done: tokio::sync::oneshot::Sender<Result<(), Failure>>,
+}
+
+/// Why a handler call was given up on: what a dead letter keeps.
+pub(crate) struct Failure {
+    pub(crate) error: HandlerError,
+    pub(crate) reason: DeadLetterReason,
+    // `reason` spelled as the record keeps it (it tells a timeout and a panic apart)
+    pub(crate) reason_name: &'static str,
+    pub(crate) attempts: u32,
 }
 
 #[derive(Default)]

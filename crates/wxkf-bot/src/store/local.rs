@@ -832,7 +832,11 @@ fn bad_record(e: serde_json::Error) -> io::Error {
 impl DeadLetterStore for LocalStore {
     async fn keep(&self, record: &DeadLetterRecord, retention: Duration) -> io::Result<()> {
         let json = serde_json::to_string(record).map_err(io::Error::other)?;
-        let op = WriteOp::KeepDeadLetter { id: record.id.clone(), json, expires_at: expires_at(record, retention) };
+        let op = WriteOp::KeepDeadLetter {
+            id: record.id.clone(),
+            json,
+            expires_at: expires_at(record, retention),
+        };
         self.write(op).await?;
         Ok(())
     }
@@ -844,7 +848,9 @@ impl DeadLetterStore for LocalStore {
             let txn = db.begin_read().map_err(redb_err("read"))?;
             let table = txn.open_table(DEAD_LETTERS).map_err(redb_err("read"))?;
             match table.get(id.as_str()).map_err(redb_err("read"))? {
-                Some(g) if g.value().0 > now => Ok(Some(serde_json::from_str(g.value().1).map_err(bad_record)?)),
+                Some(g) if g.value().0 > now => {
+                    Ok(Some(serde_json::from_str(g.value().1).map_err(bad_record)?))
+                }
                 _ => Ok(None),
             }
         })

@@ -35,10 +35,10 @@ use redis::{AsyncCommands, Script};
 
 use crate::clock::now_secs;
 use crate::dead_letter::DeadLetterRecord;
-use crate::store::dead_letter::{DeadLetterStore, expires_at, oldest_first};
 use crate::reply::budget::{Budget, BudgetStore, IN_FLIGHT_LIMIT_MS, REPLIES_PER_WINDOW, REPLY_WINDOW_SECS};
 use crate::store::coordinate::{Coordinator, DedupeStore, LeaseAttempt, PendingPull};
 use crate::store::cursor::CursorStore;
+use crate::store::dead_letter::{DeadLetterStore, expires_at, oldest_first};
 
 /// The four handles share their shape: a connection (it reconnects by itself) and a key prefix.
 macro_rules! redis_handle {
