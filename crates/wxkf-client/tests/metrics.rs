@@ -215,6 +215,37 @@ async fn concurrent_token_requests_share_one_fetch_and_count_it_once() {
 }
 
 #[tokio::test]
+async fn concurrent_token_requests_during_an_outage_count_one_failed_fetch() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let server = server().await;
+    Mock::given(method("GET"))
+        .and(path(GETTOKEN))
+        .respond_with(api_error(40001, "invalid credential").set_delay(Duration::from_millis(200)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let client = client.clone();
+        tasks.spawn(async move { client.access_token().await.map(|_| ()) });
+    }
+    while let Some(result) = tasks.join_next().await {
+        assert_eq!(result.unwrap().unwrap_err().errcode(), Some(40001));
+    }
+    assert_eq!(
+        counters(&snapshotter),
+        vec![
+            counter("wxkf_api_errors_total", &[("path", GETTOKEN), ("errcode", "40001")], 1),
+            counter("wxkf_token_fetches_total", &[("outcome", "failed")], 1),
+        ]
+    );
+    server.verify().await;
+}
+
+#[tokio::test]
 async fn no_label_holds_a_customer_id_a_msgid_a_token_or_a_secret() {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
