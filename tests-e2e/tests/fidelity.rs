@@ -4,11 +4,14 @@
 //! through the real `wxkf_client::Client` (raw HTTP with the client's token where the client itself
 //! refuses the request before sending it) or the real bot runtime.
 
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use support::{client_builder, client_for, errcode};
 use wxkf_client::{Client, Error, RetryPolicy};
 use wxkf_sim::{
     ExpiredSendAnswer, Fault, FaultRule, LostAnswer, ServicerStatus, SessionClock, Sim, SimBuilder,
@@ -30,21 +33,6 @@ async fn start_with(builder: SimBuilder) -> (SimHandle, Client) {
     let sim = builder.account(KF, "Fidelity").start().await.unwrap_or_else(|e| panic!("start: {e}"));
     let client = client_for(&sim, RetryPolicy::none());
     (sim, client)
-}
-
-fn client_for(sim: &SimHandle, retry: RetryPolicy) -> Client {
-    Client::builder(sim.corp_id(), sim.secret())
-        .base_url(sim.base_url())
-        .retry_policy(retry)
-        .build()
-        .unwrap_or_else(|e| panic!("client: {e}"))
-}
-
-fn errcode<T: std::fmt::Debug>(r: Result<T, Error>) -> i64 {
-    match r {
-        Err(e) => e.errcode().unwrap_or_else(|| panic!("not an API error: {e}")),
-        Ok(v) => panic!("expected an API error, got {v:?}"),
-    }
 }
 
 /// A raw JSON POST with the client's access token, for requests the client refuses to send.
@@ -275,8 +263,7 @@ async fn a_send_whose_answer_is_lost_is_stored_once_and_its_retry_meets_the_dupl
         [LostAnswer::Reset, LostAnswer::HttpStatus(502), LostAnswer::Timeout(Duration::from_millis(1500))];
     for lost in losses {
         let (sim, _) = start_with(Sim::builder()).await;
-        let client = Client::builder(sim.corp_id(), sim.secret())
-            .base_url(sim.base_url())
+        let client = client_builder(&sim)
             .timeout(Duration::from_millis(500))
             .retry_policy(
                 RetryPolicy::default().with_backoff(Duration::from_millis(1), Duration::from_millis(5)),
@@ -334,18 +321,13 @@ async fn a_lost_answer_does_not_undo_a_transfer() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_bot_answers_once_when_its_sends_answer_is_lost() {
     use wxkf_axum::bot::{Bot, HandlerError, ReplyContext, handler_fn};
-    use wxkf_axum::{CallbackConfig, bot_router};
-    use wxkf_crypto::{CallbackCrypto, generate_credentials};
 
     let sim =
         Sim::builder().account(KF, "bot").callback_timeout(Duration::from_secs(2)).start().await.unwrap();
-    let client = Client::builder(sim.corp_id(), sim.secret())
-        .base_url(sim.base_url())
-        .retry_policy(RetryPolicy::default().with_backoff(Duration::from_millis(1), Duration::from_millis(5)))
-        .build()
-        .unwrap();
-    let (token, key) = generate_credentials().unwrap();
-    let crypto = CallbackCrypto::new(token.expose_secret(), key.expose_secret(), &sim.corp_id()).unwrap();
+    let client = client_for(
+        &sim,
+        RetryPolicy::default().with_backoff(Duration::from_millis(1), Duration::from_millis(5)),
+    );
     let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counted = runs.clone();
     let handler = handler_fn(move |ctx: ReplyContext, msg: wxkf_types::message::Message| {
@@ -357,15 +339,11 @@ async fn the_bot_answers_once_when_its_sends_answer_is_lost() {
             Ok::<(), HandlerError>(())
         }
     });
-    let bot = Bot::builder(client, handler).memory_store().build().expect("valid bot config");
-    let app = bot_router(CallbackConfig::new(crypto), bot.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    sim.set_callback(&format!("http://{addr}/wxkf/callback"), token.expose_secret(), key.expose_secret())
-        .unwrap();
+    let running = support::serve_with(&sim, client, |client| {
+        Bot::builder(client, handler).memory_store().build().expect("valid bot config")
+    })
+    .await;
+    let bot = running.bot.clone();
 
     sim.inject(FaultRule::new(Fault::AfterHandle(LostAnswer::Reset)).path("/cgi-bin/kf/send_msg").nth(1));
     let alice = sim.customer(KF, "wmALICE");
@@ -386,8 +364,7 @@ async fn the_bot_answers_once_when_its_sends_answer_is_lost() {
         .count();
     assert_eq!(refused, 1, "the client's retry met the duplicate msgid once");
     assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1, "the handler ran once");
-    bot.shutdown().await;
-    server.abort();
+    running.stop().await;
     sim.shutdown();
 }
 

@@ -7,6 +7,12 @@
 //! route sustains; `callback_post_oneshot` calls the router in process with
 //! `tower::ServiceExt::oneshot`, which has no HTTP cost at all and so shows the route's own
 //! work (crypto and parsing) as plainly as possible.
+//!
+//! A third group, `callback_post_metrics`, measures the callback route with and without a real
+//! metrics recorder (metrics-exporter-prometheus's, with `describe_metrics` called, set for the
+//! bench's thread, on which the current-thread runtime runs the route), served and oneshot, the
+//! two variants side by side in the same run: the ratio is what counting `wxkf_callbacks_total`
+//! costs (target: within 5%).
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
@@ -74,6 +80,38 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let rendered = prometheus.handle();
+    metrics::with_local_recorder(&prometheus, wxkf_axum::describe_metrics);
+    let mut group = c.benchmark_group("callback_post_metrics");
+    group.throughput(Throughput::Elements(1));
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = rt.spawn(std::future::IntoFuture::into_future(axum::serve(listener, callback.clone())));
+    let url = format!("http://{addr}{uri}");
+    let send = || async {
+        let resp = http.post(&url).body(body.clone()).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.bytes().await.unwrap()
+    };
+    for metrics_on in [false, true] {
+        let suffix = if metrics_on { "metrics_on" } else { "metrics_off" };
+        let _local = metrics_on.then(|| metrics::set_default_local_recorder(&prometheus));
+        group.bench_function(format!("served_{suffix}"), |b| b.iter(|| rt.block_on(send())));
+        group.bench_function(format!("oneshot_{suffix}"), |b| {
+            b.iter(|| {
+                let req = Request::post(&uri).body(Body::from(body.clone())).unwrap();
+                rt.block_on(callback.clone().oneshot(req)).unwrap()
+            })
+        });
+    }
+    server.abort();
+    group.finish();
+    // the recorder did count: every request of the metrics_on variants is an accepted sample
+    let text = rendered.render();
+    assert!(text.contains("# TYPE wxkf_callbacks_total counter"), "{text}");
+    assert!(text.contains("wxkf_callbacks_total{result=\"accepted\"}"), "{text}");
 }
 
 criterion_group!(benches, bench);

@@ -1,11 +1,12 @@
 //! Runs the built `wxkf` binary against the official WXBizMsgCrypt vectors
 //! (`crates/wxkf-crypto/tests/vectors/official.json`) and checks stdout, stderr and the exit status.
 
+mod support;
+
 use serde_json::Value;
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
+use support::{Output, command, run, temp_file};
 
 /// The official vectors, read once.
 fn vectors() -> &'static Value {
@@ -40,14 +41,6 @@ fn v3() -> &'static Value {
     &vectors()["messages"][1]
 }
 
-/// What one run of the binary did.
-#[derive(Debug)]
-struct Output {
-    status: i32,
-    stdout: String,
-    stderr: String,
-}
-
 impl Output {
     /// Asserts success and returns stdout.
     fn ok(self) -> String {
@@ -75,29 +68,7 @@ const WRONG_TOKEN: &str = "WrongToken123";
 
 /// Runs `wxkf` with `args`, `stdin` and `env` (and no WXKF_* variables from the test's own environment).
 fn wxkf_with(args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wxkf"));
-    cmd.args(args)
-        .env_remove("WXKF_TOKEN")
-        .env_remove("WXKF_ENCODING_AES_KEY")
-        .env_remove("WXKF_CORP_ID")
-        .envs(env.iter().copied())
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("the wxkf binary starts");
-    if let Some(input) = stdin {
-        let mut pipe = child.stdin.take().expect("stdin is piped");
-        // a wxkf that fails before reading stdin closes the pipe; that is its answer, not a test error
-        if let Err(e) = pipe.write_all(input) {
-            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "writing stdin: {e}");
-        }
-    }
-    let out = child.wait_with_output().expect("wxkf finishes");
-    Output {
-        status: out.status.code().expect("wxkf exits normally, not by a signal"),
-        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
-    }
+    run(command(args, env), stdin)
 }
 
 fn wxkf(args: &[&str], stdin: Option<&[u8]>) -> Output {
@@ -123,12 +94,6 @@ fn query(v: &'static Value) -> Vec<&'static str> {
 
 fn args<'a>(parts: &[&[&'a str]]) -> Vec<&'a str> {
     parts.concat()
-}
-
-fn temp_file(name: &str, contents: &[u8]) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{}-{name}", std::process::id()));
-    std::fs::write(&path, contents).expect("the temp file is writable");
-    path
 }
 
 #[test]

@@ -3,10 +3,12 @@
 //! callback router, and small axum servers that break the way deployments break (wrong key, too slow,
 //! a proxy that rewrites `+`, wrong path, plain HTTP behind an https URL).
 
+mod support;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,6 +16,7 @@ use axum::Router;
 use axum::extract::RawQuery;
 use axum::http::StatusCode;
 use axum::routing::get;
+use support::{Output, command, run, temp_file};
 use wxkf_axum::{Callback, CallbackConfig, callback_router};
 use wxkf_crypto::CallbackCrypto;
 use wxkf_sim::{Fault, FaultRule, Sim, SimHandle};
@@ -23,14 +26,6 @@ const TOKEN: &str = "DoctorToken123";
 const KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
 const OTHER_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
 const SECRET: &str = "sim-secret-for-wxkf-cli";
-
-/// What one run of the binary did.
-#[derive(Debug)]
-struct Output {
-    status: i32,
-    stdout: String,
-    stderr: String,
-}
 
 impl Output {
     fn ok(self) -> String {
@@ -72,30 +67,10 @@ impl Output {
     }
 }
 
-/// The binary with no WXKF_* variables from the test's own environment.
-fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wxkf"));
-    cmd.args(args);
-    for var in ["WXKF_TOKEN", "WXKF_ENCODING_AES_KEY", "WXKF_CORP_ID", "WXKF_APP_SECRET", "WXKF_BASE_URL"] {
-        cmd.env_remove(var);
-    }
-    cmd.envs(env.iter().copied()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd
-}
-
 /// Runs `wxkf` off the async runtime (the simulator and the routes keep serving meanwhile).
 async fn wxkf(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = command(args, env);
-    tokio::task::spawn_blocking(move || {
-        let out = cmd.output().expect("the wxkf binary runs");
-        Output {
-            status: out.status.code().expect("wxkf exits normally, not by a signal"),
-            stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
-            stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
-        }
-    })
-    .await
-    .expect("the blocking task finishes")
+    let cmd = command(args, env);
+    tokio::task::spawn_blocking(move || run(cmd, None)).await.expect("the blocking task finishes")
 }
 
 async fn sim() -> SimHandle {
@@ -119,12 +94,6 @@ fn api_env(sim: &SimHandle) -> Vec<(&'static str, String)> {
 
 fn env_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     env.iter().map(|(k, v)| (*k, v.as_str())).collect()
-}
-
-fn temp_file(name: &str, contents: &[u8]) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{}-{name}", std::process::id()));
-    std::fs::write(&path, contents).expect("the temp file is writable");
-    path
 }
 
 /// Serves `app` on an ephemeral port of 127.0.0.1; returns its base URL.

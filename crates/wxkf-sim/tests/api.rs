@@ -1,9 +1,12 @@
 //! The rest of the API surface through the real client: accounts, servicers, customers, session
 //! lifecycle and codes, media checks, history, and the remaining fault kinds.
 
+mod support;
+
 use std::time::{Duration, Instant};
 
-use wxkf_client::{Client, Error, RetryPolicy};
+use support::errcode;
+use wxkf_client::{Client, RetryPolicy};
 use wxkf_sim::{Fault, FaultRule, Sim, SimHandle};
 use wxkf_types::account::{AccountAddRequest, AccountDelRequest, AccountListRequest, AccountUpdateRequest};
 use wxkf_types::customer::CustomerBatchGetRequest;
@@ -16,20 +19,7 @@ const KF: &str = "wkAPI";
 const USER: &str = "wmAPI";
 
 async fn start() -> (SimHandle, Client) {
-    let sim = Sim::builder().account(KF, "Api").start().await.unwrap_or_else(|e| panic!("{e}"));
-    let client = Client::builder(sim.corp_id(), sim.secret())
-        .base_url(sim.base_url())
-        .retry_policy(RetryPolicy::none())
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
-    (sim, client)
-}
-
-fn errcode<T: std::fmt::Debug>(r: Result<T, Error>) -> i64 {
-    match r {
-        Err(e) => e.errcode().unwrap_or_else(|| panic!("not an API error: {e}")),
-        Ok(v) => panic!("expected an API error, got {v:?}"),
-    }
+    support::start(KF, "Api").await
 }
 
 async fn state(c: &Client) -> u32 {

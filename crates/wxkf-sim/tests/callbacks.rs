@@ -1,11 +1,13 @@
 //! Callback pushes: signed and encrypted with wxkf-crypto, retried like WeCom, droppable by a fault;
 //! the callback's token works for sync_msg for 10 minutes.
 
+mod support;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{Query, State};
-use wxkf_client::{Client, RetryPolicy};
+use wxkf_client::RetryPolicy;
 use wxkf_crypto::CallbackCrypto;
 use wxkf_sim::{Fault, FaultRule, Sim, SimHandle};
 use wxkf_types::callback::CallbackEvent;
@@ -92,11 +94,7 @@ async fn callback_is_decryptable_and_its_token_lives_10_minutes() {
     let token = tokens(&rx).pop().unwrap_or_else(|| panic!("no callback decrypted"));
     assert_eq!(token, done[0].token);
 
-    let client = Client::builder(sim.corp_id(), sim.secret())
-        .base_url(sim.base_url())
-        .retry_policy(RetryPolicy::none())
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let client = support::client_for(&sim, RetryPolicy::none());
     let page = client.message().sync_msg(SyncMsgRequest::new(KF).with_token(token.clone())).await;
     assert_eq!(page.map(|p| p.msg_list.len()).ok(), Some(1));
     sim.advance(Duration::from_secs(601));

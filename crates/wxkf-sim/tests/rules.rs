@@ -1,9 +1,12 @@
 //! One test per WeCom rule, driven through the real `wxkf_client::Client` pointed at the simulator
 //! (which also proves that client and simulator agree on the wire format).
 
+mod support;
+
 use std::time::Duration;
 
-use wxkf_client::{Client, Error, RetryPolicy};
+use support::{client_for, errcode};
+use wxkf_client::{Client, RetryPolicy};
 use wxkf_sim::{Fault, FaultRule, Sim, SimHandle};
 use wxkf_types::media::MediaType;
 use wxkf_types::message::{
@@ -15,24 +18,7 @@ const KF: &str = "wkSIMKF0001";
 const USER: &str = "wmSIMUSER0001";
 
 async fn start() -> (SimHandle, Client) {
-    let sim = Sim::builder().account(KF, "Support").start().await.unwrap_or_else(|e| panic!("start: {e}"));
-    let client = client_for(&sim, RetryPolicy::none());
-    (sim, client)
-}
-
-fn client_for(sim: &SimHandle, retry: RetryPolicy) -> Client {
-    Client::builder(sim.corp_id(), sim.secret())
-        .base_url(sim.base_url())
-        .retry_policy(retry)
-        .build()
-        .unwrap_or_else(|e| panic!("client: {e}"))
-}
-
-fn errcode<T: std::fmt::Debug>(r: Result<T, Error>) -> i64 {
-    match r {
-        Err(e) => e.errcode().unwrap_or_else(|| panic!("not an API error: {e}")),
-        Ok(v) => panic!("expected an API error, got {v:?}"),
-    }
+    support::start(KF, "Support").await
 }
 
 fn text(n: usize) -> SendMsgRequest {

@@ -1,6 +1,8 @@
 //! End to end: a minimal echo bot (axum callback receiver + wxkf-crypto + wxkf_client) runs the
 //! scenario files shipped in `scenarios/` against the simulator.
 
+mod support;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -67,11 +69,10 @@ async fn on_callback(
 
 async fn sim_with_bot() -> SimHandle {
     let sim = Sim::builder().start().await.unwrap_or_else(|e| panic!("{e}"));
-    let client = Client::builder(sim.corp_id(), sim.secret())
-        .base_url(sim.base_url())
-        .retry_policy(RetryPolicy::default().with_backoff(Duration::from_millis(1), Duration::from_millis(5)))
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let client = support::client_for(
+        &sim,
+        RetryPolicy::default().with_backoff(Duration::from_millis(1), Duration::from_millis(5)),
+    );
     let bot = Bot {
         crypto: CallbackCrypto::new(TOKEN, AES_KEY, &sim.corp_id()).unwrap_or_else(|e| panic!("{e}")),
         client,

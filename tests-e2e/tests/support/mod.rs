@@ -281,9 +281,27 @@ impl Running {
     }
 }
 
-/// A client of `sim`.
+/// A client builder with `sim`'s corp id, secret and base URL.
+pub(crate) fn client_builder(sim: &SimHandle) -> wxkf_client::ClientBuilder {
+    wxkf_client::Client::builder(sim.corp_id(), sim.secret()).base_url(sim.base_url())
+}
+
+/// A client of `sim` (the default retry policy).
 pub(crate) fn client(sim: &SimHandle) -> wxkf_client::Client {
-    wxkf_client::Client::builder(sim.corp_id(), sim.secret()).base_url(sim.base_url()).build().unwrap()
+    client_builder(sim).build().unwrap()
+}
+
+/// A client of `sim` with `retry`.
+pub(crate) fn client_for(sim: &SimHandle, retry: wxkf_client::RetryPolicy) -> wxkf_client::Client {
+    client_builder(sim).retry_policy(retry).build().unwrap_or_else(|e| panic!("client: {e}"))
+}
+
+/// The errcode of a call that must fail with an API error.
+pub(crate) fn errcode<T: std::fmt::Debug>(r: Result<T, wxkf_client::Error>) -> i64 {
+    match r {
+        Err(e) => e.errcode().unwrap_or_else(|| panic!("not an API error: {e}")),
+        Ok(v) => panic!("expected an API error, got {v:?}"),
+    }
 }
 
 /// Serves the bot that `build` makes from a client of `sim` on a loopback port, with fresh
@@ -292,10 +310,19 @@ pub(crate) async fn serve(
     sim: &SimHandle,
     build: impl FnOnce(wxkf_client::Client) -> wxkf_axum::bot::Bot,
 ) -> Running {
+    serve_with(sim, client(sim), build).await
+}
+
+/// [`serve`] with the bot built from `client` (e.g. one with its own retry policy).
+pub(crate) async fn serve_with(
+    sim: &SimHandle,
+    client: wxkf_client::Client,
+    build: impl FnOnce(wxkf_client::Client) -> wxkf_axum::bot::Bot,
+) -> Running {
     let (token, key) = wxkf_crypto::generate_credentials().unwrap();
     let crypto =
         wxkf_crypto::CallbackCrypto::new(token.expose_secret(), key.expose_secret(), &sim.corp_id()).unwrap();
-    let bot = build(client(sim));
+    let bot = build(client);
     let app = wxkf_axum::bot_router(wxkf_axum::CallbackConfig::new(crypto), bot.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
