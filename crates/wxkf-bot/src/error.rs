@@ -199,7 +199,8 @@ pub enum DeadLetterReason {
 /// last error, why the runtime gave up, and after how many attempts.
 /// `error.downcast_ref::<DeadLetter>()` gets it from the `HandlerError`.
 #[derive(Debug, thiserror::Error)]
-#[error("gave up on message {msgid} after {attempts} attempt(s) ({reason:?})")]
+// no msgid in the text: it reaches logs above debug (docs/operations.md)
+#[error("gave up after {attempts} attempt(s) ({reason:?})")]
 #[non_exhaustive]
 pub struct DeadLetter {
     /// The message's msgid.

@@ -64,7 +64,8 @@ pub trait Handler: Send + Sync + 'static {
     /// source is the last error. The message counts as done after this returns. Logs at error
     /// level, with the whole cause chain, by default.
     async fn on_dead_letter(&self, msg: &Message, error: &HandlerError) {
-        tracing::error!(msgid = %msg.msgid, msgtype = msg.msgtype(), error = %crate::error::chain(error.as_ref()), "message handler gave up");
+        tracing::debug!(msgid = %msg.msgid, "the message given up on");
+        tracing::error!(open_kfid = msg.open_kfid().unwrap_or_default(), msgtype = msg.msgtype(), error = %crate::error::chain(error.as_ref()), "message handler gave up");
     }
 }
 

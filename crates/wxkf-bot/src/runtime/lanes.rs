@@ -115,7 +115,8 @@ async fn run_lane(inner: Arc<Handling>, key: LaneKey) {
         fn drop(&mut self) {
             if let Some((inner, key)) = self.0.take() {
                 for msgid in self.1.drain(..) {
-                    tracing::error!(msgid = %msgid, "the lane failed while handling this message; counted as dead-lettered");
+                    tracing::debug!(msgid = %msgid, "the message in hand when the lane failed");
+                    tracing::error!(open_kfid = %key.0, "the lane failed while handling a message; counted as dead-lettered");
                     inner.recorder().record(&key.0, &msgid);
                 }
                 if let Ok(rt) = tokio::runtime::Handle::try_current() {
@@ -385,7 +386,8 @@ async fn handle(
         );
         let handler = Arc::clone(&inner.handler);
         let owned = Arc::clone(&call);
-        let span = tracing::info_span!("wxkf.handle", msgid = %msg.msgid, msgtype = msg.msgtype(), attempt);
+        // at debug: its msgid must not reach log lines above debug
+        let span = tracing::debug_span!("wxkf.handle", msgid = %msg.msgid, msgtype = msg.msgtype(), attempt);
         // the placeholder waits beside the handler; dropping `answered` ends its wait
         let (answered, mut answered_rx) = tokio::sync::oneshot::channel::<()>();
         if let (Some(p), true) = (inner.config.placeholder.clone(), call.awaits_answer()) {
@@ -460,7 +462,7 @@ async fn handle(
             Err(e) => e,
         };
         if is_session_left(error.as_ref()) {
-            info!(msgid = %msg.msgid, "reply not sent: people have the session now");
+            info!(open_kfid = %kfid, "reply not sent: people have the session now");
             crate::telemetry::handled(open_kfid, "ok");
             return Outcome::Done;
         }
@@ -469,7 +471,7 @@ async fn handle(
             DeadLetterReason::Permanent
         } else if attempt < inner.config.handler_retries && !replay {
             let delay = backoff(inner.config.retry_backoff, attempts, Duration::from_secs(300));
-            warn!(msgid = %msg.msgid, attempt, retry_in = ?delay, error = %crate::error::chain(error.as_ref()), "handler failed; retrying");
+            warn!(open_kfid = %kfid, attempt, retry_in = ?delay, error = %crate::error::chain(error.as_ref()), "handler failed; retrying");
             crate::telemetry::handled(open_kfid, "retried");
             tokio::time::sleep(delay).await;
             attempt += 1;
