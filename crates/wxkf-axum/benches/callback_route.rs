@@ -95,10 +95,15 @@ fn bench(c: &mut Criterion) {
         assert_eq!(resp.status(), 200);
         resp.bytes().await.unwrap()
     };
+    // each pair measured back to back, so a change of the machine's load between them is short
     for metrics_on in [false, true] {
         let suffix = if metrics_on { "metrics_on" } else { "metrics_off" };
         let _local = metrics_on.then(|| metrics::set_default_local_recorder(&prometheus));
         group.bench_function(format!("served_{suffix}"), |b| b.iter(|| rt.block_on(send())));
+    }
+    for metrics_on in [false, true] {
+        let suffix = if metrics_on { "metrics_on" } else { "metrics_off" };
+        let _local = metrics_on.then(|| metrics::set_default_local_recorder(&prometheus));
         group.bench_function(format!("oneshot_{suffix}"), |b| {
             b.iter(|| {
                 let req = Request::post(&uri).body(Body::from(body.clone())).unwrap();

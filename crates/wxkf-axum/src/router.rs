@@ -373,7 +373,7 @@ fn plain(body: impl Into<Body>) -> Response {
 async fn verify_url(State(shared): State<Arc<Shared>>, RawQuery(raw): RawQuery) -> Response {
     let result = verify_url_inner(&shared, raw);
     if result.is_ok() {
-        crate::telemetry::callback("url_verified");
+        crate::telemetry::callback(&crate::telemetry::URL_VERIFIED);
     }
     shared.answer(result)
 }
@@ -393,7 +393,7 @@ fn verify_url_inner(shared: &Shared, raw: Option<String>) -> Result<Response, Re
 async fn receive(State(shared): State<Arc<Shared>>, RawQuery(raw): RawQuery, req: Request) -> Response {
     let result = receive_inner(&shared, raw, req).await;
     if result.is_ok() {
-        crate::telemetry::callback("accepted");
+        crate::telemetry::callback(&crate::telemetry::ACCEPTED);
     }
     shared.answer(result)
 }
