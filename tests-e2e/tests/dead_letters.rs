@@ -313,3 +313,107 @@ async fn a_discarded_dead_letter_is_gone_and_a_retried_one_counts_its_attempts()
     assert_eq!(runs.0.load(Ordering::SeqCst), 3, "discarding never runs the handler");
     running.stop().await;
 }
+
+/// The gauges while a handler runs (handlers running, lanes, messages in flight, cursor lag) and
+/// after (back to zero); a session a servicer takes counts as held; a sixth reply is a budget
+/// refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gauges_follow_a_running_handler_a_held_session_and_a_refused_reply() {
+    install();
+    let kf = "wkGAUGES";
+    let sim = sim(kf).await;
+    sim.add_servicer(kf, "zhangsan");
+    #[derive(Clone, Default)]
+    struct Slow {
+        release: Arc<tokio::sync::Notify>,
+        running: Arc<AtomicBool>,
+    }
+    #[async_trait]
+    impl Handler for Slow {
+        async fn on_customer_message(&self, ctx: &ReplyContext, msg: &Message) -> Result<(), HandlerError> {
+            if matches!(&msg.content, wxkf_types::message::MessageContent::Text(t) if t.content == "six") {
+                for i in 0..6 {
+                    ctx.reply_text(&format!("part {i}")).await?;
+                }
+                return Ok(());
+            }
+            self.running.store(true, Ordering::SeqCst);
+            self.release.notified().await;
+            Ok(())
+        }
+    }
+    let slow = Slow::default();
+    let dir = support::temp_dir("dead-letters-gauges");
+    let running = support::serve(&sim, {
+        let slow = slow.clone();
+        move |client| Bot::builder(client, slow).data_dir(dir).build().unwrap()
+    })
+    .await;
+    support::after_startup_pull(&sim, &running).await;
+    sim.customer(kf, "wmGAUGEWAITER").say("slow please");
+    assert!(until(|| slow.running.load(Ordering::SeqCst)).await);
+    assert!(gauge("wxkf_handlers_running", &[]) >= 1.0);
+    assert_eq!(gauge("wxkf_lanes_active", &[("open_kfid", kf)]), 1.0);
+    assert_eq!(gauge("wxkf_in_flight", &[("open_kfid", kf)]), 1.0);
+    // the lag is refreshed every 5 s while the message waits
+    assert!(
+        until(|| gauge("wxkf_cursor_lag_seconds", &[("open_kfid", kf)]) >= 4.0).await,
+        "the lag grows while it waits"
+    );
+    slow.release.notify_one();
+    running.bot.idle().await;
+    assert!(until(|| gauge("wxkf_lanes_active", &[("open_kfid", kf)]) == 0.0).await);
+    assert_eq!(gauge("wxkf_in_flight", &[("open_kfid", kf)]), 0.0);
+    assert_eq!(gauge("wxkf_cursor_lag_seconds", &[("open_kfid", kf)]), 0.0);
+
+    // six replies to one message: five go out, the sixth is refused by the budget
+    let six = sim.customer(kf, "wmGAUGESIX");
+    six.say("six");
+    assert!(
+        until(|| counter("wxkf_replies_total", &[("open_kfid", kf), ("outcome", "budget_refused")]) == 1)
+            .await
+    );
+    running.bot.idle().await;
+    assert_eq!(counter("wxkf_replies_total", &[("open_kfid", kf), ("outcome", "sent")]), 5);
+
+    // a servicer takes a session: the pull sees the event and the session counts as held
+    sim.servicer_takes(kf, "wmGAUGESIX", "zhangsan");
+    assert!(until(|| gauge("wxkf_sessions_held_by_servicer", &[("open_kfid", kf)]) == 1.0).await);
+    running.stop().await;
+}
+
+/// A dead-letter store that fails: the hook still runs, and the failure is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_that_cannot_be_kept_still_reaches_the_hook_and_is_counted() {
+    install();
+    let kf = "wkDEADBROKENSTORE";
+    let sim = sim(kf).await;
+    struct Broken;
+    #[async_trait]
+    impl wxkf_bot::DeadLetterStore for Broken {
+        async fn keep(&self, _: &wxkf_bot::DeadLetterRecord, _: Duration) -> std::io::Result<()> {
+            Err(std::io::Error::other("disk full"))
+        }
+        async fn get(&self, _: &str) -> std::io::Result<Option<wxkf_bot::DeadLetterRecord>> {
+            Ok(None)
+        }
+        async fn list(&self) -> std::io::Result<Vec<wxkf_bot::DeadLetterRecord>> {
+            Ok(Vec::new())
+        }
+        async fn remove(&self, _: &str) -> std::io::Result<bool> {
+            Ok(false)
+        }
+    }
+    let handler = Flaky::default();
+    handler.broken.store(true, Ordering::SeqCst);
+    let running = support::serve(&sim, {
+        let handler = handler.clone();
+        move |client| Bot::builder(client, handler).memory_store().dead_letter_store(Broken).build().unwrap()
+    })
+    .await;
+    support::after_startup_pull(&sim, &running).await;
+    sim.customer(kf, "wmBROKENSTORE").say("hello");
+    assert!(until(|| handler.hooked.load(Ordering::SeqCst) == 1).await, "the hook ran");
+    assert!(until(|| counter("wxkf_dead_letter_store_errors_total", &[("open_kfid", kf)]) == 1).await);
+    running.stop().await;
+}
