@@ -417,3 +417,53 @@ async fn a_dead_letter_that_cannot_be_kept_still_reaches_the_hook_and_is_counted
     assert!(until(|| counter("wxkf_dead_letter_store_errors_total", &[("open_kfid", kf)]) == 1).await);
     running.stop().await;
 }
+
+/// `wxkf_replies_total`'s other outcomes: a reply WeCom refuses is `failed`; a reply after a
+/// servicer took the session is `session_left_bot` (not sent).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_reply_counts_as_failed_and_one_after_a_hand_off_as_session_left_bot() {
+    use wxkf_sim::{Fault, FaultRule};
+    install();
+    let kf = "wkREPLYOUTCOMES";
+    let sim = sim(kf).await;
+    sim.add_servicer(kf, "zhangsan");
+    #[derive(Clone, Default)]
+    struct Waits(Arc<tokio::sync::Notify>, Arc<AtomicBool>);
+    #[async_trait]
+    impl Handler for Waits {
+        async fn on_customer_message(&self, ctx: &ReplyContext, msg: &Message) -> Result<(), HandlerError> {
+            if matches!(&msg.content, wxkf_types::message::MessageContent::Text(t) if t.content == "wait") {
+                self.1.store(true, Ordering::SeqCst);
+                self.0.notified().await;
+            }
+            ctx.reply_text("answer").await?;
+            Ok(())
+        }
+    }
+    let waits = Waits::default();
+    let running = support::serve(&sim, {
+        let waits = waits.clone();
+        move |client| Bot::builder(client, waits).memory_store().build().unwrap()
+    })
+    .await;
+    support::after_startup_pull(&sim, &running).await;
+    // WeCom refuses the send once with an errcode no retry fixes
+    sim.inject(FaultRule::new(Fault::Errcode(40003)).path("/cgi-bin/kf/send_msg").times(1));
+    sim.customer(kf, "wmREFUSED").say("hello");
+    assert!(until(|| counter("wxkf_replies_total", &[("open_kfid", kf), ("outcome", "failed")]) == 1).await);
+    running.bot.idle().await;
+    // a servicer takes the session while the handler still works on its answer
+    sim.customer(kf, "wmTAKEN").say("wait");
+    assert!(until(|| waits.1.load(Ordering::SeqCst)).await);
+    sim.servicer_takes(kf, "wmTAKEN", "zhangsan");
+    assert!(until(|| gauge("wxkf_sessions_held_by_servicer", &[("open_kfid", kf)]) == 1.0).await);
+    waits.0.notify_one();
+    assert!(
+        until(|| counter("wxkf_replies_total", &[("open_kfid", kf), ("outcome", "session_left_bot")]) == 1)
+            .await
+    );
+    running.bot.idle().await;
+    assert!(sim.sent_to(kf, "wmTAKEN").is_empty(), "nothing reached the customer a servicer has");
+    assert_eq!(counter("wxkf_replies_total", &[("open_kfid", kf), ("outcome", "sent")]), 0);
+    running.stop().await;
+}
