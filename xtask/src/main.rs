@@ -168,10 +168,45 @@ fn package_workspace(metadata: &serde_json::Value) -> Result<(), String> {
     // just made. --allow-dirty: this checks packaging, it does not publish.
     let mut args =
         vec!["package".to_owned(), "--workspace".into(), "--locked".into(), "--allow-dirty".into()];
-    for name in release::unpublishable_names(metadata) {
+    let unpublishable = release::unpublishable_names(metadata);
+    forget_stale_unpacks(metadata, &unpublishable);
+    for name in unpublishable {
         args.extend(["--exclude".to_owned(), name]);
     }
     run("cargo", &args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// The verification of `cargo package --workspace` unpacks each sibling's .crate under
+/// `$CARGO_HOME/registry/src/<index>/<name>-<version>` and reuses such a directory if one is there:
+/// on a machine that packaged an earlier state of the same version, the siblings would be built
+/// from that stale copy. The workspace's crates are not taken from crates.io, so their unpacked
+/// copies (and cached .crate files) of the current versions are removed first.
+fn forget_stale_unpacks(metadata: &serde_json::Value, unpublishable: &[String]) {
+    let Some(home) = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+    else {
+        return;
+    };
+    let Some(packages) = metadata["packages"].as_array() else { return };
+    let members: Vec<String> = packages
+        .iter()
+        .filter_map(|p| Some(format!("{}-{}", p["name"].as_str()?, p["version"].as_str()?)))
+        .filter(|nv| !unpublishable.iter().any(|u| nv.starts_with(&format!("{u}-"))))
+        .collect();
+    for (dir, suffix) in [("src", ""), ("cache", ".crate")] {
+        let Ok(indexes) = std::fs::read_dir(home.join("registry").join(dir)) else { continue };
+        for index in indexes.flatten() {
+            for member in &members {
+                let path = index.path().join(format!("{member}{suffix}"));
+                let _ = if suffix.is_empty() {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+            }
+        }
+    }
 }
 
 /// Crates in layer order: a crate may depend only on crates listed before it.
