@@ -7,6 +7,10 @@
 //! - a slow question: the webhook answers 202 and its reply comes later through `/v1/replies`;
 //! - "转人工": the session goes to the waiting pool with a notice, without reaching the webhook;
 //! - an account routed to the model, whose second answer uses the customer's history;
+//! - a turn the webhook refuses (HTTP 422) kept as a dead letter, listed with
+//!   `GET /v1/dead-letters` and replayed with `POST /v1/dead-letters/{id}/replay` once the
+//!   webhook answers again (docs/operations.md; the same from the shell:
+//!   `wxkf dead-letters list --gateway URL`, and the `/status` page);
 //!
 //! and exits non-zero if any of that did not happen. Bounded to 60 s, so CI runs it.
 //!
@@ -36,6 +40,7 @@ const WEBHOOK_SECRET: &str = "demo-webhook-secret";
 const WAIT: Duration = Duration::from_secs(20);
 const HOURS: &str = "我们每天 9:00–21:00 营业，欢迎光临。";
 const SHIPPED: &str = "订单 12345 已于今天上午发出，预计明天送达。";
+const RETURNS: &str = "退货申请已登记，快递员明天上门取件。";
 
 /// One delivery as the webhook saw it: its kind and its texts.
 type Seen = (String, Vec<String>);
@@ -45,6 +50,8 @@ type Seen = (String, Vec<String>);
 struct Hook {
     got: Arc<Mutex<Vec<Seen>>>,
     replied: Arc<Mutex<Vec<Value>>>,
+    // a return is refused the first time (the webhook's own bug, fixed before the replay)
+    refused_once: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The scripted webhook: answers at once, except for orders, which it looks up "in the
@@ -70,6 +77,18 @@ async fn webhook(State(hook): State<Hook>, headers: HeaderMap, body: Bytes) -> (
         .push((d["kind"].as_str().unwrap_or_default().to_owned(), texts.clone()));
     if d["kind"] != "turn" {
         return (StatusCode::OK, "{}".to_owned());
+    }
+    if texts.iter().any(|t| t.contains("退货")) {
+        if !hook.refused_once.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({"error": "returns are not wired up yet"}).to_string(),
+            );
+        }
+        return (
+            StatusCode::OK,
+            json!({"replies": [{"type": "text", "text": RETURNS}], "action": null}).to_string(),
+        );
     }
     if texts.iter().any(|t| t.contains("订单")) {
         let reply_to = header("x-wxkf-reply-to");
@@ -317,10 +336,43 @@ history = 10
         "WeCom refused nothing",
     )?;
 
+    println!("\n— 5. A turn the webhook refuses: a dead letter, listed and replayed");
+    let carol = sim.customer(SHOP, "wmCAROL");
+    t.line("Carol", "我要退货");
+    carol.say("我要退货");
+    let api = reqwest::Client::new();
+    let base = format!("http://{addr}");
+    let mut dead = Vec::new();
+    for _ in 0..200 {
+        let r = api.get(format!("{base}/v1/dead-letters")).bearer_auth(API_TOKEN).send().await?;
+        dead = r.json::<Vec<Value>>().await?;
+        if !dead.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    check(dead.len() == 1 && dead[0]["reason"] == "permanent", "the refused turn is a dead letter")?;
+    let id = dead[0]["id"].as_str().unwrap_or_default().to_owned();
+    println!("  GET /v1/dead-letters → {id}: {}", dead[0]["error"].as_str().unwrap_or_default());
+    let metrics = api.get(format!("{base}/metrics")).send().await?.text().await?;
+    check(
+        metrics.contains(&format!("wxkf_dead_letters{{open_kfid=\"{SHOP}\"}} 1")),
+        "/metrics counts it (wxkf_dead_letters)",
+    )?;
+    println!("  the operator fixes the webhook and presses Replay on {base}/status?token=…");
+    let r = api.post(format!("{base}/v1/dead-letters/{id}/replay")).bearer_auth(API_TOKEN).send().await?;
+    check(r.status() == StatusCode::OK, "POST /v1/dead-letters/{id}/replay answered 200")?;
+    let texts = t.replies(&carol, 0, 1).await?;
+    check(texts == [RETURNS], "Carol got the answer, once")?;
+    let r = api.get(format!("{base}/v1/dead-letters")).bearer_auth(API_TOKEN).send().await?;
+    check(r.json::<Vec<Value>>().await?.is_empty(), "and the dead letter is gone")?;
+
     let _ = stop.send(());
     served.await??;
     sim.shutdown();
     let _ = std::fs::remove_dir_all(&data_dir);
-    println!("\nDone: webhook and model behind one gateway, as docs/gateway.md describes.");
+    println!(
+        "\nDone: webhook and model behind one gateway, as docs/gateway.md and docs/operations.md describe."
+    );
     Ok(())
 }
